@@ -1,0 +1,120 @@
+"""What the runner reports while it works. Both faces consume these: the CLI prints them (text or JSON
+lines), the TUI turns them into messages. Events carry no secrets."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from outreach_tui.diagnostics import Diagnostic
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Running totals. records: read = planned + excluded + malformed. prospects: targeted = activated +
+    unchanged + failed + pending (+ planned in a dry run)."""
+
+    read: int = 0
+    planned: int = 0
+    excluded: int = 0
+    malformed: int = 0
+    targeted: int = 0
+    activated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    pending: int = 0
+    dry_run_planned: int = 0  # prospects that would be sent, in a dry run
+    sent: int = 0
+    retried: int = 0
+    rate_limited: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["event"] = EVENT_NAMES[type(self)]
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class RunStarted(Event):
+    destination: str
+    input: str
+    dry_run: bool
+    full_resync: bool
+    follow: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Progress(Event):
+    """Sent often (coalesce in the UI). total is None until planning has finished or while following."""
+
+    counts: Counts
+    total: int | None
+    phase: str  # "planning" | "sending" | "following"
+    requests_per_second: float = 0.0
+    budget_limit: int | None = None  # from X-RateLimit-Limit, else the profile's budget
+    budget_remaining: int | None = None
+    budget_reset_at: float | None = None  # epoch seconds
+    segments: dict[str, dict[str, int]] = field(default_factory=dict)  # id -> {realized, existing, exited}
+
+
+@dataclass(frozen=True, slots=True)
+class Throttled(Event):
+    """Nothing is sent until ``until`` (epoch seconds): a 429, or the hourly budget is spent."""
+
+    until: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying(Event):
+    prospect_id: int
+    attempt: int
+    delay: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded(Event):
+    line: int
+    reason: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProspectFailed(Event):
+    diagnostic: Diagnostic
+
+
+@dataclass(frozen=True, slots=True)
+class Paused(Event):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Finished(Event):
+    counts: Counts
+    exit_code: int
+    report_path: str | None
+    report: dict[str, Any]
+    message: str  # one line for humans: "1,204 activated, 3 failed ... report: x.json"
+
+
+EVENT_NAMES: dict[type[Event], str] = {
+    RunStarted: "run_started",
+    Progress: "progress",
+    Throttled: "throttled",
+    Resumed: "resumed",
+    Retrying: "retrying",
+    Excluded: "excluded",
+    ProspectFailed: "prospect_failed",
+    Paused: "paused",
+    Finished: "finished",
+}

@@ -1,0 +1,35 @@
+"""Start-up settings of the sandbox (validated once, at the edge)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_USERS = {"demo@example.com": "demo"}
+DEFAULT_CLIENT_ID = "outreach-tui-sandbox"
+DEFAULT_CLIENT_SECRET = "sandbox-secret"  # a public sandbox credential, not a secret of anyone
+
+
+class SandboxConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    rate_limit: int = Field(default=10_000, ge=0)  # requests per window per user; 0 = unlimited
+    window: float = Field(default=3600.0, gt=0)
+    prospects: int = Field(default=0, ge=0)  # blank prospects with ids 1..N
+    seed: Path | Literal["demo"] | None = None
+    types: Path | None = None  # a file holding a GET /types body
+    users: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_USERS))
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    token_ttl: int = Field(default=7200, gt=0)
+    mint_interval: float = Field(default=60.0, ge=0)  # 0 disables the mint throttle
+    error_rate: float = Field(default=0.0, ge=0, le=1)
+    drop_rate: float = Field(default=0.0, ge=0, le=1)
+    latency_ms: float = Field(default=0.0, ge=0)
+    fault_seed: int = 0
+    redirect_uris: list[str] | None = None  # exact extra URIs besides any loopback one
+    org_name: str = "Sandbox Org"
