@@ -1,0 +1,437 @@
+"""The planner: profile records -> one update per target prospect (DESIGN.md section 3).
+
+Records are added in input order. Raw source values are merged per prospect (later values win per
+attribute); conversion and length checks run once per prospect on the merged values, when the prospects
+are read back. Past ``SPILL_AFTER`` prospects the merge moves to a temporary SQLite file, so memory stays
+flat however large the input is.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.outreach import catalog
+from outreach_tui.profile import STATUSES, Profile
+from outreach_tui.xdm.records import Record
+
+Outcome = Literal["planned", "excluded", "malformed"]
+SPILL_AFTER = 50_000
+LIST_LIMIT = 1_000  # exclusions and malformed lines kept for the report; totals are always exact
+MAX_PROSPECT_ID = 2**63 - 1
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+INTEGER = re.compile(r"^[+-]?\d+$")
+
+
+class ConversionError(ValueError):
+    """A value that cannot be written to its attribute without losing information."""
+
+
+@dataclass(frozen=True, slots=True)
+class Exclusion:
+    line: int
+    reason: str  # "missing identity" | "invalid OutreachId" | "malformed"
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class RecordCounts:
+    read: int = 0
+    planned: int = 0
+    excluded: int = 0
+    malformed: int = 0
+
+
+@dataclass(slots=True)
+class PlannedProspect:
+    prospect_id: int
+    attributes: dict[str, Any]  # converted, ready to send; empty when failures is not
+    failures: list[Diagnostic] = field(default_factory=list)
+    segment_statuses: dict[str, str] = field(default_factory=dict)  # segment id -> raw status
+
+
+def patch_body(prospect_id: int, attributes: dict[str, Any]) -> dict[str, Any]:
+    """The JSON:API body of ``PATCH /prospects/{id}``."""
+    return {"data": {"type": "prospect", "id": prospect_id, "attributes": attributes}}
+
+
+# ----- reading XDM values ----------------------------------------------------------------------------
+
+PathPart = tuple[str, int | None]  # the key, and the same as a list index when it is all digits
+
+
+def compile_path(dotted: str) -> tuple[PathPart, ...]:
+    return tuple((part, int(part) if part.isdigit() else None) for part in dotted.split("."))
+
+
+def read_path(data: Any, parts: tuple[PathPart, ...]) -> Any:
+    """The value at a dotted path, or None; list elements are addressed by index (phones.0.number)."""
+    current = data
+    for key, index in parts:
+        if type(current) is dict:
+            current = current.get(key)
+        elif type(current) is list and index is not None and index < len(current):
+            current = current[index]
+        else:
+            return None
+        if current is None:
+            return None
+    return current
+
+
+# ----- conversions -------------------------------------------------------------------------------------
+
+def _as_text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    if type(value) is bool:
+        return "true" if value else "false"
+    if type(value) in (int, float):
+        return orjson.dumps(value).decode()  # as JSON writes numbers: 3, 1.5
+    raise ConversionError(f"{_kind(value)} cannot be written to a text field")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "a boolean"}.get(type(value), "a number")
+
+
+def _limit(text: str, max_length: int | None) -> str:
+    if max_length is not None and len(text) > max_length:
+        raise ConversionError(f"is {len(text):,} characters long; Outreach accepts at most {max_length:,}")
+    return text
+
+
+def _converter(attribute: catalog.Attribute) -> Callable[[Any], Any]:
+    kind, fmt, max_length = attribute.type, attribute.format, attribute.max_length
+    if attribute.array:
+        def to_list(value: Any) -> list[str]:
+            items = value if type(value) is list else [value]
+            return [_limit(_as_text(item), max_length) for item in items]
+        return to_list
+    if kind == "integer":
+        return _to_integer
+    if kind == "number":
+        return _to_number
+    if kind == "boolean":
+        return _to_boolean
+    if fmt == "date":
+        return _to_date
+    if fmt == "date-time":
+        return _to_datetime
+    return lambda value: _limit(_as_text(value), max_length)
+
+
+def _to_integer(value: Any) -> int:
+    if type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    if type(value) is str and INTEGER.match(value.strip()):
+        return int(value.strip())
+    raise ConversionError(f"{_describe_value(value)} is not a whole number")
+
+
+def _to_number(value: Any) -> int | float:
+    if type(value) in (int, float):
+        return value  # type: ignore[no-any-return]
+    if type(value) is str:
+        try:
+            number = float(value.strip())
+        except ValueError:
+            pass
+        else:
+            if number == number and number not in (float("inf"), float("-inf")):
+                return int(number) if INTEGER.match(value.strip()) else number
+    raise ConversionError(f"{_describe_value(value)} is not a number")
+
+
+def _to_boolean(value: Any) -> bool:
+    if type(value) is bool:
+        return value
+    if type(value) is str and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConversionError(f"{_describe_value(value)} is not true or false")
+
+
+def _to_date(value: Any) -> str:
+    if type(value) is str and DATE.match(value.strip()):
+        try:
+            return date.fromisoformat(value.strip()).isoformat()
+        except ValueError:
+            pass
+    raise ConversionError(f"{_describe_value(value)} is not a date written YYYY-MM-DD")
+
+
+def _to_datetime(value: Any) -> str:
+    if type(value) is str and len(value.strip()) > 10:
+        try:
+            datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return value.strip()
+    raise ConversionError(f"{_describe_value(value)} is not an ISO 8601 date and time (2026-11-20T13:15:49Z)")
+
+
+def _describe_value(value: Any) -> str:
+    if type(value) in (dict, list):
+        return _kind(value)
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+# ----- identities --------------------------------------------------------------------------------------
+
+def prospect_ids(entries: Any) -> tuple[list[int], list[str]]:
+    """Valid OutreachIds from an identityMap namespace, and why the others were skipped."""
+    if type(entries) is dict:
+        entries = [entries]
+    if type(entries) is not list:
+        return [], [f"identityMap namespace holds {_kind(entries)}, not a list of identities"]
+    ids: list[int] = []
+    invalid: list[str] = []
+    for entry in entries:
+        raw = entry.get("id") if type(entry) is dict else entry
+        prospect_id = _parse_id(raw)
+        if prospect_id is None:
+            invalid.append(f"id {_describe_value(raw)} is not a positive whole number")
+        elif prospect_id not in ids:
+            ids.append(prospect_id)
+    return ids, invalid
+
+
+def _parse_id(raw: Any) -> int | None:
+    if type(raw) is str:
+        text = raw.strip()
+        raw = int(text) if text.isascii() and text.isdigit() else None
+    if type(raw) is int and 0 < raw <= MAX_PROSPECT_ID:
+        return raw
+    return None
+
+
+# ----- merging -----------------------------------------------------------------------------------------
+
+class _Staging:
+    """Merged raw values per prospect, in first-seen order: a dict, then a temporary SQLite file."""
+
+    def __init__(self, spill_dir: Path | None, spill_after: int) -> None:
+        self._memory: dict[int, dict[str, Any]] | None = {}
+        self._spill_dir = spill_dir
+        self._spill_after = spill_after
+        self._db: sqlite3.Connection | None = None
+        self._db_path: str | None = None
+        self._pending: list[tuple[int, int, str]] = []
+        self._seq = 0
+        self.count = 0
+
+    def merge(self, prospect_id: int, values: dict[str, Any]) -> None:
+        if self._memory is not None:
+            existing = self._memory.get(prospect_id)
+            if existing is None:
+                self._memory[prospect_id] = dict(values)
+                if len(self._memory) > self._spill_after:
+                    self._spill()
+            else:
+                existing.update(values)
+            return
+        self._seq += 1
+        self._pending.append((prospect_id, self._seq, orjson.dumps(values).decode()))
+        if len(self._pending) >= 5_000:
+            self._flush()
+
+    def _spill(self) -> None:
+        handle, self._db_path = tempfile.mkstemp(prefix="outreach-tui-plan-", suffix=".db", dir=self._spill_dir)
+        os.close(handle)
+        self._db = sqlite3.connect(self._db_path)
+        self._db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA cache_size=-32000;"
+            "CREATE TABLE staged (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, vals TEXT NOT NULL);"
+        )
+        memory, self._memory = self._memory or {}, None
+        for prospect_id, values in memory.items():
+            self.merge(prospect_id, values)
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._db is None or not self._pending:
+            return
+        # json_patch (RFC 7396) is "later values win per key"; nulls never reach here.
+        self._db.executemany(
+            "INSERT INTO staged (id, seq, vals) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET vals = json_patch(staged.vals, excluded.vals)",
+            self._pending,
+        )
+        self._pending.clear()
+
+    def __len__(self) -> int:
+        if self._memory is not None:
+            return len(self._memory)
+        assert self._db is not None
+        self._flush()
+        return int(self._db.execute("SELECT count(*) FROM staged").fetchone()[0])
+
+    def items(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        if self._memory is not None:
+            yield from self._memory.items()
+            return
+        assert self._db is not None
+        self._flush()
+        for prospect_id, values in self._db.execute("SELECT id, vals FROM staged ORDER BY seq"):
+            yield prospect_id, orjson.loads(values)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._db_path:
+            with _ignore_missing():
+                os.unlink(self._db_path)
+            self._db_path = None
+        self._memory = {}
+
+
+class _ignore_missing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> bool:
+        return kind is not None and issubclass(kind, FileNotFoundError)
+
+
+# ----- the planner -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    target: str
+    parts: tuple[PathPart, ...]
+
+
+class Planner:
+    """Add records in input order, then read the planned prospects once."""
+
+    def __init__(self, profile: Profile, *, spill_dir: Path | None = None, spill_after: int = SPILL_AFTER) -> None:
+        self.profile = profile
+        self.counts = RecordCounts()
+        self.exclusions: list[Exclusion] = []
+        self.exclusions_total = 0
+        self.malformed: list[Exclusion] = []
+        self._namespace = profile.identity.namespace
+        self._rows = [_Row(row.target, compile_path(row.source)) for row in profile.mapping]
+        self._segments = {segment.id: segment.target for segment in profile.segments}
+        self._segment_of_target = {segment.target: segment.id for segment in profile.segments}
+        self._status_values = profile.status_values.model_dump()
+        self._converters = {row.target: _converter(_attribute(row.target)) for row in profile.mapping}
+        self._custom_text = _converter(_attribute("custom1"))
+        self._staging = _Staging(spill_dir, spill_after)
+
+    @property
+    def targeted(self) -> int:
+        return len(self._staging)
+
+    def add(self, record: Record) -> Outcome:
+        self.counts.read += 1
+        data = record.data
+        if data is None:
+            self.counts.malformed += 1
+            if len(self.malformed) < LIST_LIMIT:
+                self.malformed.append(Exclusion(record.line, "malformed", record.error or ""))
+            return "malformed"
+        identity_map = data.get("identityMap")
+        entries = identity_map.get(self._namespace) if type(identity_map) is dict else None
+        if not entries:
+            return self._exclude(record.line, "missing identity",
+                                 f"no '{self._namespace}' identity in identityMap")
+        ids, invalid = prospect_ids(entries)
+        if not ids:
+            return self._exclude(record.line, "invalid OutreachId", "; ".join(invalid))
+        values = self._values(data)
+        for prospect_id in ids:
+            self._staging.merge(prospect_id, values)
+        self.counts.planned += 1
+        return "planned"
+
+    def _exclude(self, line: int, reason: str, detail: str) -> Outcome:
+        self.counts.excluded += 1
+        self.exclusions_total += 1
+        if len(self.exclusions) < LIST_LIMIT:
+            self.exclusions.append(Exclusion(line, reason, detail))
+        return "excluded"
+
+    def _values(self, data: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for row in self._rows:
+            value = read_path(data, row.parts)
+            if value is not None:
+                values[row.target] = value
+        if self._segments:
+            membership = data.get("segmentMembership")
+            ups = membership.get("ups") if type(membership) is dict else None
+            if type(ups) is dict:
+                for segment_id, target in self._segments.items():
+                    entry = ups.get(segment_id)
+                    status = entry.get("status") if type(entry) is dict else None
+                    if status is not None:
+                        values[target] = status
+        return values
+
+    def prospects(self) -> Iterator[PlannedProspect]:
+        for prospect_id, raw in self._staging.items():
+            yield self._finish(prospect_id, raw)
+
+    def _finish(self, prospect_id: int, raw: dict[str, Any]) -> PlannedProspect:
+        attributes: dict[str, Any] = {}
+        statuses: dict[str, str] = {}
+        failures: list[Diagnostic] = []
+        for target, value in raw.items():
+            try:
+                segment_id = self._segment_of_target.get(target)
+                if segment_id is None:
+                    attributes[target] = self._converters[target](value)
+                else:
+                    statuses[segment_id] = self._check_status(value)
+                    attributes[target] = self._custom_text(self._status_values[value])
+            except ConversionError as exc:
+                failures.append(self._local_failure(prospect_id, target, str(exc)))
+        if failures:
+            attributes = {}
+        return PlannedProspect(prospect_id, attributes, failures, statuses)
+
+    def _check_status(self, value: Any) -> str:
+        if type(value) is str and value in STATUSES:
+            return value
+        raise ConversionError(f"segment status {_describe_value(value)} is not one of realized, existing, exited")
+
+    def _local_failure(self, prospect_id: int, target: str, problem: str) -> Diagnostic:
+        origin = self.profile.field_origin(target)
+        return Diagnostic(
+            prospect_id=prospect_id, status=None, error_id="conversionError",
+            detail=f"{target}: the value {problem}", field=target, origin=origin,
+            hint="Fix the value in the source data, or map a different attribute; nothing was sent for "
+                 "this prospect.",
+        )
+
+    def close(self) -> None:
+        self._staging.close()
+
+    def __enter__(self) -> Planner:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def _attribute(target: str) -> catalog.Attribute:
+    attribute = catalog.get(target)
+    if attribute is None:  # the profile validated targets already; this guards direct callers
+        raise ValueError(f"unknown Outreach prospect attribute {target!r}")
+    return attribute
