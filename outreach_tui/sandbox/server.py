@@ -1,0 +1,226 @@
+"""Running the sandbox: in a background thread for tests and the demo, or blocking for the CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from outreach_tui.sandbox.api import OutreachApi
+from outreach_tui.sandbox.app import build_app
+from outreach_tui.sandbox.config import SandboxConfig
+from outreach_tui.sandbox.state import SandboxState, SandboxStats
+from outreach_tui.sandbox.validation import parse_types
+
+DEFAULT_SCOPES = ("prospects.read", "prospects.write", "users.read")
+START_TIMEOUT = 15.0
+
+
+class SandboxError(Exception):
+    """A foreseeable start-up problem (bad seed file, port in use); the message is for the user."""
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SandboxError(f"cannot read the {what} file {path}: {exc}") from exc
+
+
+def _demo_json(name: str) -> Any:
+    resource = resources.files("outreach_tui").joinpath("demo", name)
+    try:
+        return json.loads(resource.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SandboxError(f"cannot read the demo data {name}: {exc}") from exc
+
+
+def _prospects_from(body: Any, source: str) -> dict[int, dict[str, Any]]:
+    entries = body.get("prospects") if isinstance(body, dict) else body
+    if not isinstance(entries, list):
+        raise SandboxError(f'{source}: expected {{"prospects": [{{"id": 1, "attributes": {{...}}}}]}}')
+    try:
+        return {int(e["id"]): dict(e.get("attributes") or {}) for e in entries}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SandboxError(f"{source}: every prospect needs an integer 'id' ({exc})") from exc
+
+
+class Sandbox:
+    """One sandbox server: its state, its app, and (once started) its address."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.state = SandboxState(config)
+        self.api = OutreachApi(self.state)
+        self.app = build_app(self.state, self.api)
+        self._seed()
+        self._socket: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.base_url = ""
+
+    # -- addresses ------------------------------------------------------------------------------------
+    @property
+    def api_base(self) -> str:
+        return f"{self.base_url}/api/v2"
+
+    @property
+    def authorize_url(self) -> str:
+        return f"{self.base_url}/oauth/authorize"
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/oauth/token"
+
+    # -- test and demo helpers (thread-safe: they go through the state's lock) -------------------------
+    def issue_token(
+        self, user: str = "demo@example.com", scopes: tuple[str, ...] = DEFAULT_SCOPES, ttl: int | None = None
+    ) -> dict[str, Any]:
+        """The same body /oauth/token returns, without a browser (not subject to the mint throttle)."""
+        return self.state.mint(user, self.config.client_id, frozenset(scopes), ttl)
+
+    def set_faults(
+        self, error_rate: float | None = None, drop_rate: float | None = None, latency_ms: float | None = None
+    ) -> None:
+        self.state.set_faults(error_rate, drop_rate, latency_ms)
+
+    def expire_all_tokens(self) -> None:
+        self.state.expire_all_tokens()
+
+    def prospect(self, prospect_id: int) -> dict[str, Any] | None:
+        return self.state.prospect(prospect_id)
+
+    def add_prospects(self, prospects: dict[int, dict[str, Any]]) -> None:
+        self.state.add_prospects(prospects)
+
+    def set_types(self, types_body: dict[str, Any]) -> None:
+        self.state.set_types(types_body, parse_types(types_body))
+
+    @property
+    def stats(self) -> SandboxStats:
+        return self.state.stats()
+
+    def reset_stats(self) -> None:
+        self.state.reset_stats()
+
+    # -- seeding --------------------------------------------------------------------------------------
+    def _seed(self) -> None:
+        config = self.config
+        if config.prospects:
+            self.add_prospects({i: {} for i in range(1, config.prospects + 1)})
+        if config.seed == "demo":
+            self.add_prospects(_prospects_from(_demo_json("prospects.json"), "demo prospects.json"))
+            self.set_types(_demo_json("types.json"))
+        elif config.seed is not None:
+            self.add_prospects(_prospects_from(_read_json(config.seed, "seed"), str(config.seed)))
+        if config.types is not None:
+            self.set_types(_read_json(config.types, "types"))
+
+    # -- serving --------------------------------------------------------------------------------------
+    def bind(self) -> None:
+        """Open the listening socket now, so the address (and a port 0 choice) is known before serving."""
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.config.host, self.config.port))
+        except OSError as exc:
+            sock.close()
+            raise SandboxError(
+                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror}"
+            ) from exc
+        sock.listen(2048)
+        sock.setblocking(False)
+        self._socket = sock
+        port = sock.getsockname()[1]
+        host = f"[{self.config.host}]" if family == socket.AF_INET6 else self.config.host
+        self.base_url = f"http://{host}:{port}"
+        self.api.base_url = self.base_url
+
+    def _make_server(self) -> uvicorn.Server:
+        config = uvicorn.Config(
+            self.app,
+            loop="auto",  # uvloop when installed
+            http="httptools",
+            lifespan="off",
+            log_config=None,  # never reconfigure the host program's logging
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=30,
+            backlog=2048,
+        )
+        self._server = uvicorn.Server(config)
+        return self._server
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until Ctrl-C (or ``stop()``); the caller has called ``bind()``."""
+        assert self._socket is not None, "bind() first"
+        self._make_server().run(sockets=[self._socket])
+
+    def start(self) -> None:
+        """Serve in a background thread with its own event loop; return once it accepts connections."""
+        if self._socket is None:
+            self.bind()
+        server = self._make_server()
+        self._thread = threading.Thread(
+            target=server.run,
+            kwargs={"sockets": [self._socket]},
+            name=f"sandbox{self.base_url[6:]}",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise SandboxError("the sandbox server did not start")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+@contextlib.contextmanager
+def start_sandbox(config: SandboxConfig | None = None) -> Iterator[Sandbox]:
+    """``with start_sandbox(cfg) as sb:`` - a listening sandbox for the duration of the block."""
+    sandbox = Sandbox(config or SandboxConfig(port=0))
+    sandbox.start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def run_sandbox(config: SandboxConfig, ready: Callable[[Sandbox], None] | None = None) -> None:
+    """Serve in the calling thread until Ctrl-C; ``ready`` runs once the address is known."""
+    sandbox = Sandbox(config)
+    sandbox.bind()
+    if ready is not None:
+        ready(sandbox)
+    try:
+        sandbox.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sandbox.stop()
