@@ -15,6 +15,10 @@ class ScopeMissing(Exception):
     """The token lacks a scope the export needs (403 unauthorizedOauthScope). The message says which."""
 
 
+class AuthUnreachable(Exception):
+    """The OAuth token endpoint cannot be reached or keeps refusing for now (exit code 4)."""
+
+
 class TokenSource(Protocol):
     async def access_token(self) -> str:
         """A token believed valid now (refreshed ahead of expiry when possible)."""
@@ -36,7 +40,8 @@ class StaticTokenSource:
         return self._token
 
     async def refresh_after_401(self, rejected: str) -> str:
-        raise AuthRequired(f"Outreach rejected the access token and it cannot be refreshed; run {self._login_hint}")
+        raise AuthRequired("Outreach rejected the access token and it cannot be refreshed; "
+                           f"run: {self._login_hint}")
 
 
 def env_access_token() -> str | None:
