@@ -170,7 +170,7 @@ _CHUNK = 1 << 20  # bytes read at a time
 _LOOKAHEAD = 1 << 16  # refill before decoding when fewer characters than this are buffered
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 # Structural characters, or a whole string (so brackets and escaped quotes inside strings are skipped).
-_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},"]', re.DOTALL)
+_TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+"|[\[\]{},"]', re.DOTALL)
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 

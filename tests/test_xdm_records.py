@@ -1,0 +1,399 @@
+"""XDM record readers: every odd input a real export meets, through the public functions only."""
+
+from __future__ import annotations
+
+import json
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from outreach_tui.xdm import Format, InputError, Record, detect_format, iter_jsonl_lines, read_records
+
+BIG = 10 * 1024 * 1024
+
+
+def read(tmp_path: Path, content: bytes | str, name: str = "in.jsonl",
+         fmt: Format | None = None) -> list[Record]:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    return list(read_records(path, fmt or detect_format(path)))
+
+
+def summary(records: list[Record]) -> list[tuple[int, Any]]:
+    """(line, data) for good records, (line, 'ERR') for malformed ones."""
+    return [(r.line, r.data if r.error is None else "ERR") for r in records]
+
+
+def assert_well_formed(records: list[Record]) -> None:
+    for record in records:
+        assert (record.data is None) == (record.error is not None), record
+
+
+# ------------------------------------------------------------------------------------------------ jsonl
+
+def test_jsonl_good_records_with_line_numbers(tmp_path: Path) -> None:
+    records = read(tmp_path, '{"a": 1}\n{"b": {"c": [1, 2]}}\n')
+    assert summary(records) == [(1, {"a": 1}), (2, {"b": {"c": [1, 2]}})]
+
+
+def test_jsonl_bom_is_ignored(tmp_path: Path) -> None:
+    records = read(tmp_path, b'\xef\xbb\xbf{"a": 1}\n{"b": 2}\n')
+    assert summary(records) == [(1, {"a": 1}), (2, {"b": 2})]
+
+
+def test_jsonl_bom_then_blank_first_line_is_still_blank(tmp_path: Path) -> None:
+    records = read(tmp_path, b'\xef\xbb\xbf\n{"b": 2}\n')
+    assert summary(records) == [(2, {"b": 2})]
+
+
+def test_jsonl_crlf_line_ends(tmp_path: Path) -> None:
+    records = read(tmp_path, b'{"a": "x"}\r\n\r\n{"b": 2}\r\n')
+    assert summary(records) == [(1, {"a": "x"}), (3, {"b": 2})]
+
+
+def test_jsonl_blank_and_whitespace_lines_are_skipped_not_yielded(tmp_path: Path) -> None:
+    records = read(tmp_path, '\n   \n\t\n{"a": 1}\n\n{"b": 2}\n\n')
+    assert summary(records) == [(4, {"a": 1}), (6, {"b": 2})]
+
+
+def test_jsonl_empty_file_yields_nothing(tmp_path: Path) -> None:
+    assert read(tmp_path, b"") == []
+
+
+def test_jsonl_truncated_last_line_without_newline(tmp_path: Path) -> None:
+    records = read(tmp_path, '{"a": 1}\n{"b": {"c": "tru')
+    assert summary(records) == [(1, {"a": 1}), (2, "ERR")]
+    assert records[1].error is not None and records[1].error.startswith("invalid JSON")
+    assert "truncated" in records[1].error
+
+
+def test_jsonl_bad_json_in_the_middle_does_not_stop_reading(tmp_path: Path) -> None:
+    records = read(tmp_path, '{"a": 1}\n{"a": 1 "b": 2}\n{"c": 3}\n')
+    assert summary(records) == [(1, {"a": 1}), (2, "ERR"), (3, {"c": 3})]
+    assert records[1].error == "invalid JSON: unexpected character, expected ',' or '}' (column 9)"
+
+
+@pytest.mark.parametrize(
+    ("line", "kind"),
+    [("[1, 2]", "array"), ("42", "number"), ("1.5", "number"), ('"text"', "string"), ("null", "null"),
+     ("true", "boolean")],
+)
+def test_jsonl_non_object_json_is_malformed(tmp_path: Path, line: str, kind: str) -> None:
+    records = read(tmp_path, f'{{"ok": 1}}\n{line}\n{{"ok": 2}}\n')
+    assert summary(records) == [(1, {"ok": 1}), (2, "ERR"), (3, {"ok": 2})]
+    assert records[1].error == f"not a JSON object (got {kind})"
+
+
+def test_jsonl_ten_megabyte_line_is_read(tmp_path: Path) -> None:
+    big = "x" * BIG
+    records = read(tmp_path, f'{{"a": 1}}\n{{"big": "{big}"}}\n{{"c": 3}}\n')
+    assert [r.line for r in records] == [1, 2, 3]
+    assert records[1].data == {"big": big}
+
+
+def test_jsonl_ten_megabyte_truncated_line_is_malformed(tmp_path: Path) -> None:
+    big = "x" * BIG
+    records = read(tmp_path, f'{{"a": 1}}\n{{"big": "{big}\n{{"c": 3}}\n')
+    assert summary(records) == [(1, {"a": 1}), (2, "ERR"), (3, {"c": 3})]
+
+
+def test_jsonl_invalid_utf8_spoils_only_its_line(tmp_path: Path) -> None:
+    records = read(tmp_path, b'{"a": "caf\xc3\xa9"}\n{"b": "caf\xe9"}\n{"c": "\xe6\x9d\x8e"}\n')
+    assert summary(records) == [(1, {"a": "café"}), (2, "ERR"), (3, {"c": "李"})]
+    assert records[1].error == "invalid UTF-8 (byte 11 of the line)"
+
+
+def test_jsonl_binary_garbage_lines_are_malformed_with_their_numbers(tmp_path: Path) -> None:
+    records = read(tmp_path, b'\x00\x01\x02\n{"a": 1}\n\xff\xfe\n')
+    assert summary(records) == [(1, "ERR"), (2, {"a": 1}), (3, "ERR")]
+    assert_well_formed(records)
+
+
+def test_iter_jsonl_lines_continues_numbering_for_follow() -> None:
+    lines = [b'{"a": 1}\n', b"\n", b"oops\n", b'{"b": 2}']
+    records = list(iter_jsonl_lines(lines, first_line=41))
+    assert summary(records) == [(41, {"a": 1}), (43, "ERR"), (44, {"b": 2})]
+
+
+def test_iter_jsonl_lines_strips_bom_only_at_the_start_of_the_file() -> None:
+    assert summary(list(iter_jsonl_lines([b'\xef\xbb\xbf{"a": 1}']))) == [(1, {"a": 1})]
+    assert summary(list(iter_jsonl_lines([b'\xef\xbb\xbf{"a": 1}'], first_line=7))) == [(7, "ERR")]
+
+
+# ------------------------------------------------------------------------------------------ json array
+
+def test_json_array_good_elements_with_their_start_lines(tmp_path: Path) -> None:
+    content = '[\n  {"a": 1},\n  {\n    "b": 2\n  },   {"c": 3}\n]\n'
+    records = read(tmp_path, content, "in.json")
+    assert summary(records) == [(2, {"a": 1}), (3, {"b": 2}), (5, {"c": 3})]
+
+
+def test_json_array_compact_on_one_line(tmp_path: Path) -> None:
+    records = read(tmp_path, '[{"a":1},{"b":2}]', "in.json")
+    assert summary(records) == [(1, {"a": 1}), (1, {"b": 2})]
+
+
+def test_json_array_empty(tmp_path: Path) -> None:
+    assert read(tmp_path, " [ \n ] \n", "in.json") == []
+
+
+def test_json_array_with_bom_and_crlf(tmp_path: Path) -> None:
+    records = read(tmp_path, b'\xef\xbb\xbf[\r\n{"a": 1},\r\n{"b": 2}\r\n]\r\n', "in.json")
+    assert summary(records) == [(2, {"a": 1}), (3, {"b": 2})]
+
+
+def test_json_array_bad_element_is_reported_and_parsing_resumes(tmp_path: Path) -> None:
+    content = '[\n{"a": 1},\n{"b":\n  tru},\n{"c": 3}\n]'
+    records = read(tmp_path, content, "in.json")
+    assert summary(records) == [(2, {"a": 1}), (3, "ERR"), (5, {"c": 3})]
+    assert records[1].error == "invalid JSON: Expecting value (line 4, column 3)"
+
+
+def test_json_array_non_object_elements_are_malformed(tmp_path: Path) -> None:
+    records = read(tmp_path, '[{"a": 1}, [1, {"x": 2}], 7, "s", null, {"b": 2}]', "in.json")
+    assert [r.error for r in records] == [
+        None, "not a JSON object (got array)", "not a JSON object (got number)",
+        "not a JSON object (got string)", "not a JSON object (got null)", None]
+
+
+def test_json_array_strings_with_brackets_and_escaped_quotes(tmp_path: Path) -> None:
+    tricky = {"s": 'a ] } [ { , "quoted" \\ end', "n": [[1, [2]], {"k": "]"}]}
+    content = "[" + json.dumps(tricky) + ",\n" + '{"bad": "x ] \\" , [", oops},\n' + json.dumps(tricky) + "]"
+    records = read(tmp_path, content, "in.json")
+    assert summary(records) == [(1, tricky), (2, "ERR"), (3, tricky)]
+
+
+def test_json_array_missing_comma_breaks_the_structure_once(tmp_path: Path) -> None:
+    records = read(tmp_path, '[{"a": 1}\n{"b": 2},\n{"c": 3}]', "in.json")
+    assert summary(records) == [(1, {"a": 1}), (2, "ERR")]
+    assert records[1].error is not None and records[1].error.startswith("broken JSON array")
+
+
+def test_json_array_truncated_inside_an_element(tmp_path: Path) -> None:
+    records = read(tmp_path, '[{"a": 1},\n{"b": "cut', "in.json")
+    assert summary(records) == [(1, {"a": 1}), (2, "ERR")]
+    assert records[1].error is not None and "truncated" in records[1].error
+
+
+def test_json_array_missing_closing_bracket(tmp_path: Path) -> None:
+    records = read(tmp_path, '[{"a": 1},\n{"b": 2}\n', "in.json")
+    assert summary(records) == [(1, {"a": 1}), (2, {"b": 2}), (3, "ERR")]
+
+
+def test_json_array_data_after_the_array(tmp_path: Path) -> None:
+    records = read(tmp_path, '[{"a": 1}]\n\n{"b": 2}', "in.json")
+    assert summary(records) == [(1, {"a": 1}), (3, "ERR")]
+
+
+def test_json_array_nan_is_not_json(tmp_path: Path) -> None:
+    records = read(tmp_path, '[{"a": NaN}, {"b": 1}]', "in.json")
+    assert summary(records) == [(1, "ERR"), (1, {"b": 1})]
+
+
+def test_json_array_invalid_utf8_spoils_only_its_element(tmp_path: Path) -> None:
+    records = read(tmp_path, b'[{"a": "caf\xe9"},\n {"b": "caf\xc3\xa9"}]', "in.json")
+    assert summary(records) == [(1, "ERR"), (2, {"b": "café"})]
+    assert records[0].error == "invalid UTF-8 in this element"
+
+
+def test_json_array_elements_across_read_chunks_keep_lines(tmp_path: Path) -> None:
+    elements = [{"i": i, "pad": "p" * (i % 700), "n": [i, {"q": "]"}]} for i in range(4000)]  # ~1.5 MB
+    content = "[\n" + ",\n".join(json.dumps(e) for e in elements) + "\n]\n"
+    records = read(tmp_path, content, "in.json")
+    assert [r.data for r in records] == elements
+    assert [r.line for r in records] == list(range(2, 4002))
+
+
+def test_json_array_ten_megabyte_element_and_bad_neighbours(tmp_path: Path) -> None:
+    big = "y" * BIG
+    content = f'[{{"a": 1}},\n{{"big": "{big}"}},\n{{"bad": }},\n{{"c": 3}}]'
+    records = read(tmp_path, content, "in.json")
+    assert summary(records) == [(1, {"a": 1}), (2, {"big": big}), (3, "ERR"), (4, {"c": 3})]
+
+
+def test_json_array_bad_ten_megabyte_element_resumes(tmp_path: Path) -> None:
+    big = "z" * BIG
+    content = f'[{{"big": "{big}" "oops"}},\n{{"c": 3}}]'
+    records = read(tmp_path, content, "in.json")
+    assert summary(records) == [(1, "ERR"), (2, {"c": 3})]
+
+
+def test_json_format_on_a_non_array_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"in\.json.*not a JSON array.*jsonl"):
+        read(tmp_path, '{"a": 1}', "in.json", fmt="json")
+
+
+# ------------------------------------------------------------------------------------------------- csv
+
+def test_csv_nested_paths_identities_and_segments(tmp_path: Path) -> None:
+    content = (
+        "person.name.firstName,person.name.lastName,identityMap.Oid,identityMap.Email,"
+        "segmentMembership.ups.seg-emea.status,segmentMembership.ups.seg.v2.status,phones.0.number\n"
+        "Zoë,Lee,1001| 1002 ,zoe@x.example,realized,exited,555-1\n"
+    )
+    records = read(tmp_path, content, "in.csv")
+    assert summary(records) == [(2, {
+        "person": {"name": {"firstName": "Zoë", "lastName": "Lee"}},
+        "identityMap": {"Oid": [{"id": "1001"}, {"id": "1002"}], "Email": [{"id": "zoe@x.example"}]},
+        "segmentMembership": {"ups": {"seg-emea": {"status": "realized"}, "seg.v2": {"status": "exited"}}},
+        "phones": [{"number": "555-1"}],
+    })]
+
+
+def test_csv_list_indexes_build_lists(tmp_path: Path) -> None:
+    records = read(tmp_path, "phones.0.number,phones.1.number,tags.1\n,555-2,b\n", "in.csv")
+    assert records[0].data == {"phones": [None, {"number": "555-2"}], "tags": [None, "b"]}
+
+
+def test_csv_empty_cells_are_absent(tmp_path: Path) -> None:
+    records = read(tmp_path, "a.b,a.c,identityMap.Oid,d\n,x,,\n", "in.csv")
+    assert records[0].data == {"a": {"c": "x"}}
+
+
+def test_csv_quoted_multiline_cell_keeps_physical_line_numbers(tmp_path: Path) -> None:
+    content = 'note,id\n"line one\nline two\nline three",1\n\nplain,2\n"a ""quoted"" word",3\n'
+    records = read(tmp_path, content, "in.csv")
+    assert summary(records) == [
+        (2, {"note": "line one\nline two\nline three", "id": "1"}),
+        (6, {"note": "plain", "id": "2"}),
+        (7, {"note": 'a "quoted" word', "id": "3"}),
+    ]
+
+
+def test_csv_bom_and_crlf(tmp_path: Path) -> None:
+    records = read(tmp_path, b'\xef\xbb\xbfperson.name.firstName\r\nAnn\r\n\r\nBo\r\n', "in.csv")
+    assert summary(records) == [(2, {"person": {"name": {"firstName": "Ann"}}}),
+                                (4, {"person": {"name": {"firstName": "Bo"}}})]
+
+
+def test_csv_blank_rows_are_skipped(tmp_path: Path) -> None:
+    records = read(tmp_path, "a,b\n\n,\n1,2\n", "in.csv")
+    assert summary(records) == [(4, {"a": "1", "b": "2"})]
+
+
+def test_csv_row_with_too_many_cells_is_malformed(tmp_path: Path) -> None:
+    records = read(tmp_path, "a,b\n1,2,3\n4,5\n", "in.csv")
+    assert summary(records) == [(2, "ERR"), (3, {"a": "4", "b": "5"})]
+    assert records[0].error == "row has 3 cells but the header has 2 columns"
+
+
+def test_csv_bad_quoting_is_malformed_and_reading_goes_on(tmp_path: Path) -> None:
+    records = read(tmp_path, 'a,b\n1,"x"y\n2,z\n', "in.csv")
+    assert summary(records) == [(2, "ERR"), (3, {"a": "2", "b": "z"})]
+    assert records[0].error is not None and records[0].error.startswith("invalid CSV")
+
+
+def test_csv_unterminated_quote_at_end_of_file(tmp_path: Path) -> None:
+    records = read(tmp_path, 'a,b\n1,2\n3,"open\nmore', "in.csv")
+    assert summary(records) == [(2, {"a": "1", "b": "2"}), (3, "ERR")]
+
+
+def test_csv_invalid_utf8_row_is_malformed(tmp_path: Path) -> None:
+    records = read(tmp_path, b"a\ncaf\xe9\ncaf\xc3\xa9\n", "in.csv")
+    assert summary(records) == [(2, "ERR"), (3, {"a": "café"})]
+    assert records[0].error == "invalid UTF-8"
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [("a,a", "twice"), ("a.b,a", "conflict"), ("a.0,a.x", "conflict"), ("a,,b", "column 2"),
+     ("a..b", "column 1")],
+)
+def test_csv_bad_header_is_an_input_error(tmp_path: Path, header: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        read(tmp_path, header + "\n1,2,3\n", "in.csv")
+
+
+# ------------------------------------------------------------------------------------- format and errors
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [("p.jsonl", "{}", "jsonl"), ("p.ndjson", "{}", "jsonl"), ("p.JSONL", "{}", "jsonl"),
+     ("p.json", "[{}]", "json"), ("p.json", "\ufeff \n [", "json"), ("p.json", '{"a": 1}\n', "jsonl"),
+     ("p.json", "", "json"), ("p.csv", "a\n", "csv")],
+)
+def test_detect_format(tmp_path: Path, name: str, content: str, expected: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    assert detect_format(path) == expected
+
+
+def test_detect_format_unknown_suffix(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.txt"
+    path.write_text("{}")
+    with pytest.raises(InputError, match=r"profiles\.txt.*\.jsonl.*format"):
+        detect_format(path)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_missing_file_is_an_input_error_naming_it(tmp_path: Path, fmt: Format) -> None:
+    with pytest.raises(InputError, match=r"nowhere\.jsonl: file not found; check \[source\] path"):
+        read_records(tmp_path / "nowhere.jsonl", fmt)
+
+
+def test_detect_format_on_a_missing_json_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="file not found"):
+        detect_format(tmp_path / "gone.json")
+
+
+def test_directory_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="is a directory"):
+        read_records(tmp_path, "jsonl")
+
+
+# ------------------------------------------------------------------------------------------- properties
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(st.characters(exclude_categories=["Cs"])),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+garbage = (st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\n\r"), max_size=20)
+           .map(lambda text: ("#" + text).encode())
+           | st.binary(max_size=20).map(lambda raw: b"\xff" + raw.replace(b"\n", b"")))
+blank = st.sampled_from([b"", b" ", b"\t", b"  \r"])
+lines = st.lists(st.one_of(json_values.map(lambda v: ("json", v)), garbage.map(lambda g: ("garbage", g)),
+                           blank.map(lambda b: ("blank", b))), max_size=30)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=lines, crlf=st.booleans())
+def test_property_jsonl_counts_add_up_and_lines_increase(tmp_path: Path, items: list[tuple[str, Any]],
+                                                         crlf: bool) -> None:
+    raw_lines: list[bytes] = []
+    expected: list[tuple[int, Any]] = []
+    for number, (kind, item) in enumerate(items, start=1):
+        if kind == "json":
+            raw_lines.append(json.dumps(item, ensure_ascii=False).encode())
+            expected.append((number, item if isinstance(item, dict) else "ERR"))
+        elif kind == "garbage":
+            raw_lines.append(item)
+            expected.append((number, "ERR"))
+        else:
+            raw_lines.append(item)
+    end = b"\r\n" if crlf else b"\n"
+    records = read(tmp_path, end.join(raw_lines), "prop.jsonl")
+    assert_well_formed(records)
+    valid = sum(1 for kind, item in items if kind == "json" and isinstance(item, dict))
+    malformed = sum(1 for kind, item in items if kind != "blank" and not isinstance(item, dict))
+    assert len(records) == valid + malformed
+    assert sum(r.data is None for r in records) == malformed
+    assert all(a.line < b.line for a, b in pairwise(records))
+    assert summary(records) == expected
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(values=st.lists(json_values, max_size=30), pretty=st.booleans())
+def test_property_json_array_reads_every_element(tmp_path: Path, values: list[Any], pretty: bool) -> None:
+    content = json.dumps(values, ensure_ascii=False, indent=2 if pretty else None)
+    records = read(tmp_path, content, "prop.json", fmt="json")
+    assert_well_formed(records)
+    assert [r.data if r.error is None else "ERR" for r in records] == [
+        v if isinstance(v, dict) else "ERR" for v in values]
+    assert all(a.line <= b.line for a, b in pairwise(records))
