@@ -1,0 +1,371 @@
+"""The Outreach API client: one keep-alive HTTP/1.1 connection pool, JSON:API bodies, pacing, retries.
+
+Every request goes through the one rate limiter and the one retry policy; every error body goes through the
+one parser (``errors.py``). Tokens come from a ``TokenSource``; they never appear in messages or exceptions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import orjson
+
+from outreach_tui.outreach.credentials import AuthRequired, ScopeMissing, TokenSource
+from outreach_tui.outreach.errors import ApiError, connection_error, parse_errors
+from outreach_tui.outreach.ratelimit import RateLimiter
+from outreach_tui.outreach.retry import RetryPolicy
+
+JSON_API = "application/vnd.api+json"
+MAX_RATE_LIMITED = 20  # 429s one request may meet before it fails (the limiter waits out each one)
+MAX_RETRY_AFTER = 300.0  # longest maintenance pause (503 Retry-After) honoured per retry
+IDS_PER_QUERY = 100  # filter[id]=1,2,... stays well below URL length limits
+TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=None)  # waiting for a free pooled connection is fine
+LOGIN_HINT = "outreach-tui login PROFILE.toml"
+
+RetryCallback = Callable[[int, int, float, str], None]  # prospect id (0: not a prospect), attempt, delay, why
+
+
+class OutreachUnreachable(Exception):
+    """No connection to Outreach at all (DNS, refused, connect timeout) after every retry: exit code 4."""
+
+
+class OutreachRequestFailed(Exception):
+    """A read request (not a prospect update) failed for good; carries the parsed errors."""
+
+    def __init__(self, url: str, status: int | None, errors: list[ApiError]) -> None:
+        detail = "; ".join(e.detail for e in errors) or "no detail"
+        super().__init__(f"{url}: HTTP {status or 'no response'}: {detail}")
+        self.status = status
+        self.errors = errors
+
+
+@dataclass
+class PatchResult:
+    ok: bool
+    status: int | None  # the last HTTP status; None when the last attempt got no response
+    attempts: int  # requests sent for this prospect
+    errors: list[ApiError] = field(default_factory=list)
+    accepted: dict[str, Any] | None = None  # the attributes Outreach returned (the full prospect)
+    rate_limited: int = 0  # 429 answers met on the way
+
+
+@dataclass
+class _Outcome:
+    response: httpx.Response | None
+    attempts: int
+    rate_limited: int
+    errors: list[ApiError]
+
+
+class OutreachClient:
+    def __init__(
+        self,
+        api_base: str,
+        tokens: TokenSource,
+        *,
+        limiter: RateLimiter,
+        retry: RetryPolicy,
+        concurrency: int = 4,
+        on_retry: RetryCallback | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        login_hint: str = LOGIN_HINT,
+    ) -> None:
+        self.api_base = api_base.rstrip("/")
+        self.limiter = limiter
+        self.retry = retry
+        self.on_retry = on_retry
+        self.requests_sent = 0
+        self.retries = 0
+        self.rate_limited = 0
+        self._tokens = tokens
+        self._login_hint = login_hint
+        self._origin = _origin(self.api_base)
+        pool = max(1, concurrency)
+        self._http = httpx.AsyncClient(
+            http1=True,
+            http2=False,
+            verify=True,  # never disabled: a bearer token must only go to the real server
+            timeout=TIMEOUT,
+            limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool, keepalive_expiry=30.0),
+            headers={"Accept": JSON_API, "User-Agent": _user_agent()},
+            transport=transport,
+            follow_redirects=False,  # a redirect must not carry the bearer token elsewhere
+        )
+
+    async def __aenter__(self) -> OutreachClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- prospects ----------------------------------------------------------------------------------------
+    async def patch_prospect(self, prospect_id: int, attributes: dict[str, Any]) -> PatchResult:
+        """PATCH one prospect's attributes; retried per policy; never raises for a per-prospect failure."""
+        body = orjson.dumps({"data": {"type": "prospect", "id": prospect_id, "attributes": attributes}})
+        outcome = await self._request(
+            "PATCH",
+            f"{self.api_base}/prospects/{prospect_id}",
+            content=body,
+            scope="prospects.write",
+            prospect_id=prospect_id,
+        )
+        response = outcome.response
+        if response is not None and response.is_success:
+            return PatchResult(
+                True,
+                response.status_code,
+                outcome.attempts,
+                [],
+                _attributes_of(response),
+                outcome.rate_limited,
+            )
+        return PatchResult(
+            False,
+            response.status_code if response is not None else None,
+            outcome.attempts,
+            outcome.errors,
+            None,
+            outcome.rate_limited,
+        )
+
+    async def get_prospects(
+        self, ids: list[int], fields: list[str] | None = None
+    ) -> dict[int, dict[str, Any]]:
+        """The attributes of the given prospects that exist and are visible (missing ids are absent)."""
+        found: dict[int, dict[str, Any]] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), IDS_PER_QUERY):
+            chunk = unique[start : start + IDS_PER_QUERY]
+            params: dict[str, str] = {
+                "filter[id]": ",".join(str(i) for i in chunk),
+                "page[size]": str(len(chunk)),
+            }
+            if fields:
+                params["fields[prospect]"] = ",".join(fields)
+            url: str | None = f"{self.api_base}/prospects"
+            while url is not None:
+                page = await self._get_json(url, params=params, scope="prospects.read")
+                for resource in page.get("data") or []:
+                    if isinstance(resource, dict) and str(resource.get("id", "")).isdigit():
+                        found[int(resource["id"])] = dict(resource.get("attributes") or {})
+                url, params = self._next_page(page), {}
+        return found
+
+    # -- account ------------------------------------------------------------------------------------------
+    async def token_info(self) -> dict[str, Any]:
+        """GET {api_base}: who is signed in, the token's scopes, the organisation (shape unconfirmed)."""
+        return await self._get_json(self.api_base, scope=None)
+
+    async def custom_field_types(self) -> dict[str, dict[str, Any]]:
+        """GET /types as ``{"custom4": {"type": "string", "label": "Segment 4", ...}}``."""
+        return custom_fields_from_types(await self._get_json(f"{self.api_base}/types", scope=None))
+
+    # -- the one request loop -----------------------------------------------------------------------------
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        scope: str | None,
+        prospect_id: int = 0,
+        content: bytes | None = None,
+        params: dict[str, str] | None = None,
+    ) -> _Outcome:
+        attempts = failures = rate_limited = 0
+        refreshed_token: str | None = None
+        only_connect_errors = True
+        last_error = ""
+        while True:
+            token = refreshed_token or await self._tokens.access_token()
+            await self.limiter.acquire()
+            attempts += 1
+            self.requests_sent += 1
+            try:
+                response = await self._send(method, url, token, content, params)
+            except httpx.TransportError as exc:
+                self.limiter.abandon()
+                connect_failed = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                only_connect_errors = only_connect_errors and connect_failed
+                last_error = _describe_transport_error(exc)
+                failures += 1
+                if not self.retry.has_attempts_left(failures):
+                    if only_connect_errors:
+                        raise OutreachUnreachable(f"cannot connect to {self._origin}: {last_error}") from None
+                    return _Outcome(None, attempts, rate_limited, [connection_error(last_error)])
+                await self._pause(prospect_id, failures, self.retry.delay(failures), last_error)
+                continue
+            except BaseException:
+                self.limiter.abandon()
+                raise
+            only_connect_errors = False
+            status = response.status_code
+            self.limiter.observe(status, response.headers, response.content)
+            if response.is_success:
+                return _Outcome(response, attempts, rate_limited, [])
+            errors = parse_errors(status, response.content, response.headers.get("content-type"))
+            if status == 401:
+                if refreshed_token is not None:
+                    message = f"Outreach rejected the refreshed access token; run {self._login_hint}"
+                    raise AuthRequired(message)
+                refreshed_token = await self._tokens.refresh_after_401(token)
+                continue
+            if status == 403 and any(e.id == "unauthorizedOauthScope" for e in errors):
+                raise ScopeMissing(_scope_message(scope, errors, self._login_hint))
+            if status == 429:
+                rate_limited += 1
+                self.rate_limited += 1
+                if rate_limited >= MAX_RATE_LIMITED:
+                    return _Outcome(response, attempts, rate_limited, errors)
+                self._report_retry(prospect_id, attempts, self._throttle_left(), "HTTP 429 rate limited")
+                continue  # the limiter holds every task until the reset
+            if not self.retry.is_retryable(status):
+                return _Outcome(response, attempts, rate_limited, errors)
+            failures += 1
+            if not self.retry.has_attempts_left(failures):
+                return _Outcome(response, attempts, rate_limited, errors)
+            delay = max(self.retry.delay(failures), _retry_after_seconds(response))
+            await self._pause(prospect_id, failures, delay, f"HTTP {status} {errors[0].id}")
+
+    async def _send(
+        self, method: str, url: str, token: str, content: bytes | None, params: dict[str, str] | None
+    ) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"}
+        if content is not None:
+            headers["Content-Type"] = JSON_API
+        return await self._http.request(method, url, content=content, params=params, headers=headers)
+
+    async def _get_json(
+        self, url: str, *, scope: str | None, params: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        outcome = await self._request("GET", url, params=params, scope=scope)
+        response = outcome.response
+        if response is None or not response.is_success:
+            raise OutreachRequestFailed(
+                _without_query(url), response.status_code if response else None, outcome.errors
+            )
+        try:
+            parsed = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            raise OutreachRequestFailed(
+                _without_query(url),
+                response.status_code,
+                parse_errors(response.status_code, response.content, None),
+            ) from None
+        return parsed if isinstance(parsed, dict) else {"data": parsed}
+
+    def _next_page(self, page: dict[str, Any]) -> str | None:
+        """links.next, only when it points at the same server (the bearer token goes with it)."""
+        links = page.get("links")
+        next_url = links.get("next") if isinstance(links, dict) else None
+        if not isinstance(next_url, str) or not next_url:
+            return None
+        if _origin(next_url) != self._origin:
+            refused = ApiError("foreignNextLink", "Refused", "a paging link pointed at another host", None)
+            raise OutreachRequestFailed(_without_query(next_url), None, [refused])
+        return next_url
+
+    async def _pause(self, prospect_id: int, failures: int, delay: float, reason: str) -> None:
+        self.retries += 1
+        self._report_retry(prospect_id, failures + 1, delay, reason)
+        await asyncio.sleep(delay)
+
+    def _report_retry(self, prospect_id: int, attempt: int, delay: float, reason: str) -> None:
+        if self.on_retry is not None:
+            self.on_retry(prospect_id, attempt, delay, reason)
+
+    def _throttle_left(self) -> float:
+        return self.limiter.seconds_throttled()
+
+
+# -- helpers ------------------------------------------------------------------------------------------------
+def custom_fields_from_types(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Read a /types body leniently (its shape is unconfirmed): ``customN`` -> type, label, the rest."""
+    result: dict[str, dict[str, Any]] = {}
+    entries = body.get("data") if isinstance(body.get("data"), list) else []
+    for entry in entries or []:
+        if not isinstance(entry, dict):
+            continue
+        attrs = {**entry, **(entry.get("attributes") or {})}
+        key = next((attrs[k] for k in ("fieldName", "name", "field", "id") if attrs.get(k)), None)
+        name = _custom_name(key)
+        if name is None:
+            continue
+        kind = attrs.get("validationType") or attrs.get("validation") or attrs.get("kind") or "string"
+        extra = {k: v for k, v in attrs.items() if k not in ("attributes", "relationships", "links")}
+        label = attrs.get("label") or attrs.get("title") or name
+        result[name] = {**extra, "type": str(kind), "label": str(label)}
+    return result
+
+
+def _custom_name(value: Any) -> str | None:
+    text = str(value or "").strip().lower()
+    number = text.removeprefix("custom")
+    return f"custom{int(number)}" if number.isdigit() and 1 <= int(number) <= 150 else None
+
+
+def _attributes_of(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        parsed = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return None
+    data = parsed.get("data") if isinstance(parsed, dict) else None
+    attributes = data.get("attributes") if isinstance(data, dict) else None
+    return attributes if isinstance(attributes, dict) else None
+
+
+def _scope_message(scope: str | None, errors: list[ApiError], login_hint: str) -> str:
+    needed = f"the {scope} scope" if scope else "a scope this needs"
+    detail = next((e.detail for e in errors if e.id == "unauthorizedOauthScope"), "")
+    said = f" (Outreach: {detail})" if detail else ""
+    return f"The Outreach token lacks {needed}{said}; run {login_hint} to sign in and grant it."
+
+
+def _retry_after_seconds(response: httpx.Response) -> float:
+    value = response.headers.get("retry-after", "")
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+    except ValueError:
+        return 0.0
+
+
+def _describe_transport_error(exc: httpx.TransportError) -> str:
+    """The kind of failure only: exception texts may quote request lines, never headers, but stay safe."""
+    kinds = {
+        httpx.ConnectTimeout: "connect timed out",
+        httpx.ConnectError: "connection refused or host not found",
+        httpx.ReadTimeout: "timed out waiting for the answer",
+        httpx.WriteTimeout: "timed out sending the request",
+        httpx.RemoteProtocolError: "the server closed the connection without answering",
+        httpx.ReadError: "the connection broke while reading the answer",
+        httpx.WriteError: "the connection broke while sending the request",
+    }
+    for kind, text in kinds.items():
+        if isinstance(exc, kind):
+            return text
+    return type(exc).__name__
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _user_agent() -> str:
+    try:
+        return f"outreach-tui/{metadata.version('outreach-tui')}"
+    except metadata.PackageNotFoundError:
+        return "outreach-tui"
