@@ -492,16 +492,16 @@ class CallbackServer:
         self.pending: PendingSignIn | None = None
         self.result: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.server: asyncio.Server | None = None
+        self.bound_address: tuple[str, int] = ("", 0)  # what the listening socket is bound to (for tests)
+        self.socket_families: list[int] = []
 
     async def start(self, port: int) -> int:
         self.server = await asyncio.start_server(self._handle, host=LOOPBACK, port=port, reuse_address=True)
-        return int(self.server.sockets[0].getsockname()[1])
-
-    @property
-    def bound_address(self) -> tuple[str, int]:
-        assert self.server is not None
-        host, port = self.server.sockets[0].getsockname()[:2]
-        return str(host), int(port)
+        sockets = self.server.sockets
+        self.socket_families = [int(s.family) for s in sockets]
+        host, bound = sockets[0].getsockname()[:2]
+        self.bound_address = (str(host), int(bound))
+        return int(bound)
 
     async def close(self) -> None:
         if self.server is not None:

@@ -1,0 +1,182 @@
+"""Browser sign-in through the loopback callback against the sandbox (real HTTP; no browser needed here:
+``tests/test_login_browser.py`` does the same in headless Chromium)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import stat
+from pathlib import Path
+
+import httpx
+import pytest
+from test_auth_support import (  # fixtures are used by name
+    auth_sandbox,  # noqa: F401
+    make_profile,
+    redirect_after_login,
+    sign_in_over_http,
+    signin_env,  # noqa: F401
+    token_file,
+)
+
+from outreach_tui.outreach import auth
+from outreach_tui.outreach.auth import CallbackServer, SignInError, SignInTimeout
+from outreach_tui.outreach.credentials import AuthRequired
+from outreach_tui.outreach.tokens import default_store
+from outreach_tui.sandbox import Sandbox
+
+
+async def _signed_in(profile, servers: list[CallbackServer] | None = None) -> auth.SignInResult:  # type: ignore[no-untyped-def]
+    """Run sign_in and complete it over HTTP as soon as the URL is known."""
+    url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(auth.sign_in(profile, open_browser=url.set_result, timeout=10,
+                                            on_server=servers.append if servers is not None else None))
+    callback = await sign_in_over_http(await asyncio.wait_for(url, 5))
+    assert callback.status_code == 200 and "You can close this tab" in callback.text
+    return await asyncio.wait_for(task, 10)
+
+
+async def test_sign_in_stores_token_in_a_0600_file_and_token_source_returns_it(
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    result = await _signed_in(profile)
+
+    assert result.user == "demo@example.com"
+    assert set(result.scopes) == {"prospects.read", "prospects.write", "users.read"}
+    assert result.missing_scopes == []
+    assert result.store_location.startswith("file ") and result.store_location.endswith("(0600)")
+    assert result.notice and "0600" in result.notice
+    path = token_file(signin_env)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+    token = await auth.token_source_for(profile).access_token()
+    assert token and token in path.read_text()
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(auth_sandbox.api_base, headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    assert await auth.whoami(profile) == {"user": "demo@example.com",
+                                          "scopes": ["prospects.read", "prospects.write", "users.read"]}
+    assert auth.logout(profile) is True
+    assert not path.exists() and auth.logout(profile) is False
+    with pytest.raises(AuthRequired, match="outreach-tui login"):
+        await auth.token_source_for(profile).access_token()
+
+
+async def test_callback_server_binds_loopback_only(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                   signin_env: Path) -> None:  # noqa: F811
+    servers: list[CallbackServer] = []
+    await _signed_in(make_profile(tmp_path, auth_sandbox), servers)
+    host, port = servers[0].bound_address
+    assert host == "127.0.0.1" and port > 0
+    assert servers[0].socket_families == [socket.AF_INET]
+    # The address is closed once sign-in finished.
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+async def test_callback_server_unreachable_from_other_addresses(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                                signin_env: Path) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    servers: list[CallbackServer] = []
+    task = asyncio.create_task(auth.sign_in(profile, timeout=10, on_server=servers.append))
+    while not servers:
+        await asyncio.sleep(0.01)
+    _, port = servers[0].bound_address
+    others = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    others = {address for address in others if not address.startswith("127.")}
+    others.add("127.0.0.2")  # reachable on Linux loopback; answers only if the server bound 0.0.0.0
+    for address in others:  # the machine's other interfaces do not answer on the callback port
+        with pytest.raises(OSError), socket.create_connection((address, port), timeout=1):
+            pass
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_state_mismatch_is_rejected_and_the_real_callback_still_works(
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(auth.sign_in(profile, open_browser=url.set_result, timeout=10))
+    location = await redirect_after_login(await asyncio.wait_for(url, 5))
+    forged = location.replace("state=", "state=forged")
+    async with httpx.AsyncClient() as client:
+        rejected = await client.get(forged)
+        assert rejected.status_code == 400 and "state mismatch" in rejected.text
+        assert not task.done()
+        assert (await client.get(location)).status_code == 200
+    assert (await asyncio.wait_for(task, 10)).user == "demo@example.com"
+
+
+async def test_pasted_redirect_with_wrong_state_is_rejected(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                            signin_env: Path) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    pending = auth.begin_paste_sign_in(profile)
+    location = await redirect_after_login(pending.authorize_url)
+    with pytest.raises(SignInError, match="state mismatch"):
+        await auth.complete_sign_in_from_redirect(profile, location.replace("state=", "state=x"), pending)
+    assert not (signin_env / "tokens").exists() or not list((signin_env / "tokens").glob("*.json"))
+    result = await auth.complete_sign_in_from_redirect(profile, location, pending)
+    assert result.user == "demo@example.com"
+
+
+async def test_wrong_pkce_verifier_is_rejected_by_the_sandbox(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                             signin_env: Path) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    pending = auth.begin_paste_sign_in(profile)
+    assert "code_challenge_method=S256" in pending.authorize_url
+    location = await redirect_after_login(pending.authorize_url)
+    verifier = pending.code_verifier
+    pending.code_verifier = auth.begin_sign_in(profile).code_verifier  # someone else's verifier
+    with pytest.raises(SignInError, match="PKCE") as caught:
+        await auth.complete_sign_in_from_redirect(profile, location, pending)
+    assert verifier not in str(caught.value) and pending.code_verifier not in str(caught.value)
+    assert default_store().load(auth.store_key(profile)) is None
+    assert auth_sandbox.stats.count("POST", "/oauth/token", 400) == 1
+
+
+async def test_sign_in_times_out_with_a_clear_message(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                      signin_env: Path) -> None:  # noqa: F811
+    servers: list[CallbackServer] = []
+    with pytest.raises(SignInTimeout, match="No sign-in arrived within 1 s"):
+        await auth.sign_in(make_profile(tmp_path, auth_sandbox), timeout=0.2, on_server=servers.append)
+    _, port = servers[0].bound_address
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+async def test_sign_in_is_cancellable(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+    servers: list[CallbackServer] = []
+    task = asyncio.create_task(auth.sign_in(make_profile(tmp_path, auth_sandbox), on_server=servers.append))
+    while not servers:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    _, port = servers[0].bound_address
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+        pass
+
+
+async def test_fixed_redirect_port_from_the_profile_is_used(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                            signin_env: Path) -> None:  # noqa: F811
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    profile = make_profile(tmp_path, auth_sandbox, redirect_uri=f"http://127.0.0.1:{port}/oauth/done")
+    servers: list[CallbackServer] = []
+    result = await _signed_in(profile, servers)
+    assert servers[0].bound_address == ("127.0.0.1", port) and result.user == "demo@example.com"
+
+
+def test_missing_scopes_reports_what_the_profile_needs(tmp_path: Path, auth_sandbox: Sandbox) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    assert auth.missing_scopes(profile, ["prospects.write"]) == ["prospects.read", "users.read"]
+    assert auth.missing_scopes(profile, ["prospects.all", "users.read"]) == []
+
+
+def test_non_loopback_redirect_uri_is_refused(tmp_path: Path, auth_sandbox: Sandbox) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox, redirect_uri="http://0.0.0.0:8400/callback")
+    with pytest.raises(SignInError, match="loopback"):
+        auth.begin_paste_sign_in(profile)

@@ -1,0 +1,93 @@
+"""Shared helpers and fixtures for the sign-in and token tests (no tests here).
+
+``signin_env`` points the token store at a temp dir, forces the file store (a developer's real keyring is
+never touched) and clears the OUTREACH_* overrides. ``auth_sandbox`` is a sandbox on a free port without
+the mint throttle. ``sign_in_over_http`` walks the sandbox's login pages the way a browser does (GET the
+authorize URL, POST email, POST password, follow the redirect to the loopback callback), over real HTTP.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from outreach_tui.outreach.tokens import DATA_DIR_ENV, STORE_ENV
+from outreach_tui.profile import Profile, profile_from_dict, save_profile
+from outreach_tui.sandbox import Sandbox, SandboxConfig
+
+USER, PASSWORD = "demo@example.com", "demo"
+ENV_OVERRIDES = ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN", "OUTREACH_CLIENT_SECRET")
+
+
+@pytest.fixture
+def signin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    data = tmp_path / "data"
+    monkeypatch.setenv(DATA_DIR_ENV, str(data))
+    monkeypatch.setenv(STORE_ENV, "file")
+    for name in ENV_OVERRIDES:
+        monkeypatch.delenv(name, raising=False)
+    return data
+
+
+def start(**settings: Any) -> Sandbox:
+    sandbox = Sandbox(SandboxConfig(**{"port": 0, "prospects": 3, "mint_interval": 0.0, **settings}))
+    sandbox.start()
+    return sandbox
+
+
+@pytest.fixture
+def auth_sandbox() -> Iterator[Sandbox]:
+    sandbox = start()
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+
+
+def make_profile(directory: Path, sandbox: Sandbox, **outreach: Any) -> Profile:
+    settings = {"api_base": sandbox.api_base, "authorize_url": sandbox.authorize_url,
+                "token_url": sandbox.token_url, "client_id": "outreach-tui-sandbox",
+                "redirect_uri": "http://127.0.0.1:0/callback",
+                "scopes": ["prospects.read", "prospects.write", "users.read"], **outreach}
+    profile = profile_from_dict({"destination": {"name": "Sandbox"}, "outreach": settings,
+                                 "source": {"path": "people.jsonl"}})
+    save_profile(profile, directory / "profile.toml")
+    return profile
+
+
+def _session(page: str) -> str:
+    match = re.search(r'name="session" value="([^"]+)"', page)
+    assert match, "the sandbox login page has no session field"
+    return match.group(1)
+
+
+async def redirect_after_login(authorize_url: str, email: str = USER, password: str = PASSWORD) -> str:
+    """Sign in on the sandbox's pages and return where it redirects (without following)."""
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        page = await client.get(authorize_url)
+        assert page.status_code == 200, page.text
+        form_url = str(page.url.join("/oauth/authorize"))
+        session = _session(page.text)
+        step = await client.post(form_url, data={"session": session, "email": email})
+        assert step.status_code == 200, step.text
+        done = await client.post(form_url, data={"session": session, "password": password})
+        assert done.status_code == 302, done.text
+        return done.headers["location"]
+
+
+async def sign_in_over_http(authorize_url: str) -> httpx.Response:
+    """Sign in and follow the redirect to the loopback callback; the callback page's response."""
+    location = await redirect_after_login(authorize_url)
+    async with httpx.AsyncClient() as client:
+        return await client.get(location)
+
+
+def token_file(data_dir: Path) -> Path:
+    files = sorted((data_dir / "tokens").glob("*.json"))
+    assert len(files) == 1, files
+    return files[0]
