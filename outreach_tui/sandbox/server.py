@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import socket
@@ -22,6 +23,7 @@ from outreach_tui.sandbox.validation import parse_types
 
 DEFAULT_SCOPES = ("prospects.read", "prospects.write", "users.read")
 START_TIMEOUT = 15.0
+SHUTDOWN_GRACE = 5.0  # seconds to let in-flight requests finish
 
 
 class SandboxError(Exception):
@@ -53,6 +55,39 @@ def _prospects_from(body: Any, source: str) -> dict[int, dict[str, Any]]:
         raise SandboxError(f"{source}: every prospect needs an integer 'id' ({exc})") from exc
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, stoppable at once from another thread (its own loop polls every 0.1 s and then
+    sleeps 0.1 s at shutdown: 0.2 s per test adds up over a suite that starts a sandbox per test)."""
+
+    _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        self._loop, self._wake = asyncio.get_running_loop(), asyncio.Event()
+        counter = 0
+        while not await self.on_tick(counter):  # on_tick also turns true on Ctrl-C (should_exit)
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 0.1)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while self.server_state.tasks and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        for task in self.server_state.tasks:
+            task.cancel()
+
+    def stop_soon(self) -> None:
+        self.should_exit = True
+        if self._loop is not None and self._wake is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already closed
+                self._loop.call_soon_threadsafe(self._wake.set)
+
+
 class Sandbox:
     """One sandbox server: its state, its app, and (once started) its address."""
 
@@ -63,7 +98,7 @@ class Sandbox:
         self.app = build_app(self.state, self.api)
         self._seed()
         self._socket: socket.socket | None = None
-        self._server: uvicorn.Server | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
 
@@ -145,7 +180,7 @@ class Sandbox:
         self.base_url = f"http://{host}:{port}"
         self.api.base_url = self.base_url
 
-    def _make_server(self) -> uvicorn.Server:
+    def _make_server(self) -> _Server:
         config = uvicorn.Config(
             self.app,
             loop="auto",  # uvloop when installed
@@ -157,7 +192,7 @@ class Sandbox:
             timeout_keep_alive=30,
             backlog=2048,
         )
-        self._server = uvicorn.Server(config)
+        self._server = _Server(config)
         return self._server
 
     def serve_forever(self) -> None:
@@ -185,7 +220,7 @@ class Sandbox:
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.should_exit = True
+            self._server.stop_soon()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
