@@ -1,0 +1,165 @@
+"""The run report (DESIGN.md section 6): one JSON object whose counts always add up.
+
+Extra keys beyond the contract: ``planned`` under ``prospects`` (dry runs), ``planned_updates`` (dry runs: the
+first few PATCH bodies), ``exclusions_total`` / ``failures_total`` (the lists are capped), ``exit_code``,
+``state_path`` and ``input``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.export.events import Counts
+
+LIST_CAP = 1000  # entries kept in "exclusions" and "failures"; the totals say how many there were
+STATUSES = ("realized", "existing", "exited")
+
+
+class ReportError(Exception):
+    """The report file cannot be written. The message names the file."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExclusionEntry:
+    line: int
+    reason: str
+    detail: str = ""
+
+
+def activation_rate(counts: Counts, dry_run: bool) -> float:
+    """Share of targeted prospects that hold their values in Outreach (or would, in a dry run)."""
+    if counts.targeted == 0:
+        return 1.0
+    good = counts.activated + counts.unchanged + (counts.dry_run_planned if dry_run else 0)
+    return round(good / counts.targeted, 6)
+
+
+def check_counts(counts: Counts, dry_run: bool) -> None:
+    """The report's promise: every record and every target prospect is counted exactly once."""
+    records = counts.planned + counts.excluded + counts.malformed
+    assert counts.read == records, f"records do not add up: read {counts.read} != {records}"
+    prospects = counts.activated + counts.unchanged + counts.failed + counts.pending + counts.dry_run_planned
+    assert counts.targeted == prospects, f"prospects do not add up: targeted {counts.targeted} != {prospects}"
+    assert dry_run or counts.dry_run_planned == 0, "planned prospects outside a dry run"
+
+
+def build_report(
+    *,
+    destination: str,
+    started_at: str,
+    finished_at: str,
+    dry_run: bool,
+    counts: Counts,
+    segments: Iterable[dict[str, Any]],
+    exclusions: Iterable[ExclusionEntry],
+    exclusions_total: int,
+    failures: Iterable[Diagnostic],
+    failures_total: int,
+    exit_code: int,
+    planned_updates: list[dict[str, Any]] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    check_counts(counts, dry_run)
+    prospects: dict[str, int] = {
+        "targeted": counts.targeted,
+        "activated": counts.activated,
+        "unchanged": counts.unchanged,
+        "failed": counts.failed,
+        "pending": counts.pending,
+    }
+    if dry_run:
+        prospects["planned"] = counts.dry_run_planned
+    report: dict[str, Any] = {
+        "destination": destination,
+        "started_at": started_at,
+        "finished_at": finished_at,
+        "dry_run": dry_run,
+        "records": {"read": counts.read, "planned": counts.planned, "excluded": counts.excluded,
+                    "malformed": counts.malformed},
+        "prospects": prospects,
+        "requests": {"sent": counts.sent, "retried": counts.retried, "rate_limited": counts.rate_limited},
+        "activation_rate": activation_rate(counts, dry_run),
+        "segments": list(segments),
+        "exclusions": [_exclusion_json(entry) for entry in _capped(exclusions)],
+        "exclusions_total": exclusions_total,
+        "failures": [_failure_json(diagnostic) for diagnostic in _capped(failures)],
+        "failures_total": failures_total,
+        "exit_code": exit_code,
+    }
+    if dry_run:
+        report["planned_updates"] = planned_updates or []
+    if extra:
+        report.update({key: value for key, value in extra.items() if key not in report})
+    return report
+
+
+def _capped(items: Iterable[Any]) -> list[Any]:
+    kept: list[Any] = []
+    for item in items:
+        if len(kept) >= LIST_CAP:
+            break
+        kept.append(item)
+    return kept
+
+
+def _exclusion_json(entry: ExclusionEntry) -> dict[str, Any]:
+    data: dict[str, Any] = {"line": entry.line, "reason": entry.reason}
+    if entry.detail:
+        data["detail"] = entry.detail
+    return data
+
+
+def _failure_json(diagnostic: Diagnostic) -> dict[str, Any]:
+    return {"prospect_id": diagnostic.prospect_id, "status": diagnostic.status,
+            "error_id": diagnostic.error_id, "detail": diagnostic.detail,
+            "field": diagnostic.field, "origin": diagnostic.origin, "hint": diagnostic.hint}
+
+
+def segment_rows(segments: Iterable[tuple[str, int]],
+                 tallies: dict[str, dict[str, int]]) -> list[dict[str, Any]]:
+    """One row per mapped segment (id, mapping_id), with how many target prospects carry each status."""
+    rows = []
+    for segment_id, mapping_id in segments:
+        tally = tallies.get(segment_id, {})
+        rows.append({"id": segment_id, "mapping_id": mapping_id,
+                     **{status: tally.get(status, 0) for status in STATUSES}})
+    return rows
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Write atomically: a reader never sees half a report, a crash never leaves one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
+
+
+def summary_line(counts: Counts, dry_run: bool, report_path: Path | None) -> str:
+    """One line for humans, e.g. ``1,204 activated, 3 unchanged, 2 failed (requests: 1,206 sent ...)``."""
+    parts = [f"{counts.targeted:,} prospects targeted"]
+    if dry_run:
+        parts.append(f"{counts.dry_run_planned:,} would be updated")
+    else:
+        parts.append(f"{counts.activated:,} activated")
+    parts.append(f"{counts.unchanged:,} unchanged")
+    parts.append(f"{counts.failed:,} failed")
+    if counts.pending:
+        parts.append(f"{counts.pending:,} pending")
+    records = (f"records: {counts.read:,} read, {counts.excluded:,} excluded, {counts.malformed:,} malformed")
+    line = ", ".join(parts) + f"; {records}"
+    if not dry_run:
+        line += (f"; requests: {counts.sent:,} sent, {counts.retried:,} retried, "
+                 f"{counts.rate_limited:,} rate-limited")
+    if report_path is not None:
+        line += f"; report: {report_path}"
+    return ("dry run (nothing sent): " if dry_run else "") + line

@@ -1,0 +1,278 @@
+"""The state store: per destination profile, what Outreach last accepted, the runs, and dead letters.
+
+One SQLite file per destination (WAL journal). Every accepted prospect is committed in its own small
+transaction, so a process killed at any moment loses nothing Outreach accepted, except the at most
+``concurrency`` answers that were in flight: those prospects are simply sent again next run (a PATCH is
+safe to repeat).
+
+Values are stored per prospect as one JSON object ``{field: value}`` (the last accepted value of each
+field); comparing canonical JSON bytes keeps ``1`` and ``true`` and ``"1"`` distinct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import platformdirs
+
+from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.profile import Profile
+
+DATA_DIR_ENV = "OUTREACH_TUI_DATA_DIR"
+_LOOKUP_CHUNK = 500  # prospect ids per SELECT ... IN (...)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS accepted (
+    prospect_id INTEGER PRIMARY KEY,
+    fields BLOB NOT NULL,            -- JSON object: field -> value last accepted by Outreach
+    run_id INTEGER,
+    accepted_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    dry_run INTEGER NOT NULL,
+    full_resync INTEGER NOT NULL,
+    exit_code INTEGER,
+    report BLOB                      -- the JSON report, without secrets
+);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    prospect_id INTEGER PRIMARY KEY,
+    run_id INTEGER,
+    status INTEGER,
+    error_id TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    field TEXT,
+    failed_at TEXT NOT NULL
+);
+"""
+
+
+def data_dir() -> Path:
+    """The user data directory (``OUTREACH_TUI_DATA_DIR`` overrides it, e.g. for tests and containers)."""
+    override = os.environ.get(DATA_DIR_ENV)
+    return Path(override).expanduser() if override else Path(platformdirs.user_data_dir("outreach-tui"))
+
+
+def default_state_path(profile: Profile) -> Path:
+    """``<data dir>/state/<destination>-<hash>.sqlite3``: one file per destination (name + API base)."""
+    key = f"{profile.outreach.api_base}\n{profile.destination.name}".encode()
+    slug = re.sub(r"[^a-z0-9]+", "-", profile.destination.name.lower()).strip("-")[:40] or "destination"
+    return data_dir() / "state" / f"{slug}-{hashlib.sha256(key).hexdigest()[:10]}.sqlite3"
+
+
+def state_path_for(profile: Profile, override: Path | None = None) -> Path:
+    """``--state`` wins, then ``[export] state_path`` (relative to the profile file), then the default."""
+    if override is not None:
+        return override
+    if profile.export.state_path:
+        configured = Path(os.path.expanduser(profile.export.state_path))
+        if not configured.is_absolute() and profile.path is not None:
+            configured = profile.path.parent / configured
+        return configured
+    return default_state_path(profile)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _canonical(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+class StateError(Exception):
+    """The state file cannot be opened or written. The message names the file and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What to send for one prospect after the diff: ``attributes`` is empty when nothing changed."""
+
+    prospect_id: int
+    attributes: dict[str, Any]
+    previous: dict[str, Any] | None = None  # the stored values (None: never accepted)
+    retry_of_dead_letter: bool = False
+
+
+class StateStore:
+    """Open with ``StateStore.open(path)`` (read-write) or ``StateStore.open(path, read_only=True)``.
+
+    A read-only store over a missing file is empty (a dry run never creates state)."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection | None) -> None:
+        self.path = path
+        self._db = connection
+        self._dead: set[int] = self._load_dead_letters()
+        self.run_id: int | None = None
+
+    @classmethod
+    def open(cls, path: Path, read_only: bool = False) -> StateStore:
+        try:
+            if read_only:
+                if not path.exists():
+                    return cls(path, None)
+                connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                connection = sqlite3.connect(path, isolation_level=None)
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process kill
+                connection.execute("PRAGMA busy_timeout=5000")
+                connection.executescript(_SCHEMA)
+            return cls(path, connection)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"{path}: cannot open the export state ({exc}); check the path and permissions, "
+                             "or pass --state FILE") from None
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # ----- reading ---------------------------------------------------------------------------------
+
+    def _load_dead_letters(self) -> set[int]:
+        if self._db is None:
+            return set()
+        try:
+            return {row[0] for row in self._db.execute("SELECT prospect_id FROM dead_letters")}
+        except sqlite3.Error:
+            return set()  # a read-only view of a file created by an older version
+
+    @property
+    def dead_letters(self) -> set[int]:
+        return set(self._dead)
+
+    def last_accepted(self, prospect_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The last accepted values of each known prospect among ``prospect_ids``."""
+        if self._db is None:
+            return {}
+        ids = list(prospect_ids)
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids[start:start + _LOOKUP_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT prospect_id, fields FROM accepted WHERE prospect_id IN ({marks})"
+            for prospect_id, fields in self._db.execute(query, chunk):
+                found[prospect_id] = orjson.loads(fields)
+        return found
+
+    def diff(self, planned: Iterable[tuple[int, dict[str, Any]]],
+             full_resync: bool = False) -> Iterator[Change]:
+        """For each (prospect id, planned attributes): the fields that differ from the last accepted values.
+
+        Dead-lettered prospects get their full planned values (they failed last time); ``full_resync``
+        ignores the state. Works in chunks so a million prospects cost a few thousand SELECTs."""
+        batch: list[tuple[int, dict[str, Any]]] = []
+        for item in planned:
+            batch.append(item)
+            if len(batch) >= _LOOKUP_CHUNK:
+                yield from self._diff_batch(batch, full_resync)
+                batch = []
+        if batch:
+            yield from self._diff_batch(batch, full_resync)
+
+    def _diff_batch(self, batch: list[tuple[int, dict[str, Any]]], full_resync: bool) -> Iterator[Change]:
+        known = self.last_accepted(prospect_id for prospect_id, _ in batch)
+        for prospect_id, attributes in batch:
+            dead = prospect_id in self._dead
+            last = known.get(prospect_id)
+            if last is None or dead or full_resync:
+                yield Change(prospect_id, dict(attributes), last, dead)
+                continue
+            changed = {name: value for name, value in attributes.items()
+                       if name not in last or _canonical(last[name]) != _canonical(value)}
+            yield Change(prospect_id, changed, last)
+
+    # ----- writing ---------------------------------------------------------------------------------
+
+    def _writable(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StateError(f"{self.path}: the export state is not open for writing")
+        return self._db
+
+    def record_accepted(self, prospect_id: int, sent: dict[str, Any],
+                        previous: dict[str, Any] | None) -> None:
+        """Outreach accepted ``sent``: merge into the stored values and clear any dead letter, atomically.
+
+        ``previous`` is the stored values from the diff (None: none were stored)."""
+        db = self._writable()
+        fields = _canonical({**(previous or {}), **sent})
+        now = _now()
+        if prospect_id in self._dead:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                self._upsert(db, prospect_id, fields, now)
+                db.execute("DELETE FROM dead_letters WHERE prospect_id = ?", (prospect_id,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._dead.discard(prospect_id)
+        else:
+            self._upsert(db, prospect_id, fields, now)  # one statement: its own transaction
+
+    def _upsert(self, db: sqlite3.Connection, prospect_id: int, fields: bytes, now: str) -> None:
+        db.execute(
+            "INSERT INTO accepted (prospect_id, fields, run_id, accepted_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(prospect_id) DO UPDATE SET fields = excluded.fields, run_id = excluded.run_id, "
+            "accepted_at = excluded.accepted_at",
+            (prospect_id, fields, self.run_id, now),
+        )
+
+    def record_failed(self, diagnostic: Diagnostic) -> None:
+        """Put the prospect on the dead-letter list: the next run sends its full planned values."""
+        self._writable().execute(
+            "INSERT OR REPLACE INTO dead_letters "
+            "(prospect_id, run_id, status, error_id, detail, field, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (diagnostic.prospect_id, self.run_id, diagnostic.status, diagnostic.error_id, diagnostic.detail,
+             diagnostic.field, _now()),
+        )
+        self._dead.add(diagnostic.prospect_id)
+
+    def start_run(self, started_at: str, dry_run: bool, full_resync: bool) -> int:
+        cursor = self._writable().execute(
+            "INSERT INTO runs (started_at, dry_run, full_resync) VALUES (?, ?, ?)",
+            (started_at, int(dry_run), int(full_resync)),
+        )
+        self.run_id = int(cursor.lastrowid or 0)
+        return self.run_id
+
+    def finish_run(self, finished_at: str, exit_code: int, report: dict[str, Any]) -> None:
+        if self.run_id is None:
+            return
+        self._writable().execute(
+            "UPDATE runs SET finished_at = ?, exit_code = ?, report = ? WHERE id = ?",
+            (finished_at, exit_code, orjson.dumps(report), self.run_id),
+        )
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Past runs, newest first (for the TUI's history and for tests)."""
+        if self._db is None:
+            return []
+        rows = self._db.execute(
+            "SELECT id, started_at, finished_at, dry_run, full_resync, exit_code FROM runs ORDER BY id DESC")
+        keys = ("id", "started_at", "finished_at", "dry_run", "full_resync", "exit_code")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def accepted_count(self) -> int:
+        if self._db is None:
+            return 0
+        return int(self._db.execute("SELECT COUNT(*) FROM accepted").fetchone()[0])
