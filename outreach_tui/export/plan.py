@@ -310,12 +310,6 @@ class _ignore_missing:
 
 # ----- the planner -------------------------------------------------------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    target: str
-    parts: tuple[PathPart, ...]
-
-
 class Planner:
     """Add records in input order, then read the planned prospects once."""
 
@@ -326,12 +320,23 @@ class Planner:
         self.exclusions_total = 0
         self.malformed: list[Exclusion] = []
         self._namespace = profile.identity.namespace
-        self._rows = [_Row(row.target, compile_path(row.source)) for row in profile.mapping]
+        self._row_paths = [(row.target, compile_path(row.source)) for row in profile.mapping]
         self._segments = {segment.id: segment.target for segment in profile.segments}
         self._segment_of_target = {segment.target: segment.id for segment in profile.segments}
         self._status_values = profile.status_values.model_dump()
         self._converters = {row.target: _converter(_attribute(row.target)) for row in profile.mapping}
-        self._custom_text = _converter(_attribute("custom1"))
+        # Hot-path shortcuts: a segment's custom field only ever holds one of three texts, and most
+        # attributes are plain text that needs only a length check.
+        custom_text = _converter(_attribute("custom1"))
+        self._status_text: dict[str, dict[str, str]] = {
+            segment.target: {status: custom_text(self._status_values[status]) for status in STATUSES}
+            for segment in profile.segments
+        }
+        self._plain_text: dict[str, int | None] = {
+            row.target: attribute.max_length
+            for row in profile.mapping
+            if (attribute := _attribute(row.target)).type == "string" and attribute.format is None
+        }
         self._staging = _Staging(spill_dir, spill_after)
 
     @property
@@ -369,19 +374,29 @@ class Planner:
 
     def _values(self, data: dict[str, Any]) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        for row in self._rows:
-            value = read_path(data, row.parts)
-            if value is not None:
-                values[row.target] = value
+        for target, parts in self._row_paths:
+            value: Any = data
+            for key, index in parts:  # read_path, inlined: this runs for every field of every record
+                if type(value) is dict:
+                    value = value.get(key)
+                elif type(value) is list and index is not None and index < len(value):
+                    value = value[index]
+                else:
+                    value = None
+                if value is None:
+                    break
+            else:
+                values[target] = value
         if self._segments:
             membership = data.get("segmentMembership")
             ups = membership.get("ups") if type(membership) is dict else None
             if type(ups) is dict:
                 for segment_id, target in self._segments.items():
                     entry = ups.get(segment_id)
-                    status = entry.get("status") if type(entry) is dict else None
-                    if status is not None:
-                        values[target] = status
+                    if type(entry) is dict:
+                        status = entry.get("status")
+                        if status is not None:
+                            values[target] = status
         return values
 
     def prospects(self) -> Iterator[PlannedProspect]:
@@ -393,23 +408,28 @@ class Planner:
         statuses: dict[str, str] = {}
         failures: list[Diagnostic] = []
         for target, value in raw.items():
-            try:
-                segment_id = self._segment_of_target.get(target)
-                if segment_id is None:
-                    attributes[target] = self._converters[target](value)
+            status_text = self._status_text.get(target)
+            if status_text is not None:
+                text = status_text.get(value) if type(value) is str else None
+                if text is None:
+                    problem = f"segment status {_describe_value(value)} is not one of realized, existing, exited"
+                    failures.append(self._local_failure(prospect_id, target, problem))
                 else:
-                    statuses[segment_id] = self._check_status(value)
-                    attributes[target] = self._custom_text(self._status_values[value])
+                    statuses[self._segment_of_target[target]] = value
+                    attributes[target] = text
+                continue
+            if type(value) is str and target in self._plain_text:
+                limit = self._plain_text[target]
+                if limit is None or len(value) <= limit:
+                    attributes[target] = value
+                    continue
+            try:
+                attributes[target] = self._converters[target](value)
             except ConversionError as exc:
                 failures.append(self._local_failure(prospect_id, target, str(exc)))
         if failures:
             attributes = {}
         return PlannedProspect(prospect_id, attributes, failures, statuses)
-
-    def _check_status(self, value: Any) -> str:
-        if type(value) is str and value in STATUSES:
-            return value
-        raise ConversionError(f"segment status {_describe_value(value)} is not one of realized, existing, exited")
 
     def _local_failure(self, prospect_id: int, target: str, problem: str) -> Diagnostic:
         origin = self.profile.field_origin(target)

@@ -1,0 +1,3 @@
+from outreach_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,133 @@
+"""The command line (DESIGN.md section 4). It only parses and dispatches: each command lives in
+``outreach_tui/commands/``, imported when chosen, so ``--run`` never loads Textual."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from outreach_tui import __version__
+from outreach_tui.exit_codes import ExitCode
+
+USAGE = """\
+outreach-tui                           the wizard (opens the last profile, if any)
+outreach-tui PROFILE.toml              the wizard on that profile
+outreach-tui --run PROFILE.toml        headless export [--input FILE] [--dry-run] [--full-resync]
+                                       [--follow] [--report FILE.json] [--json] [--quiet]
+outreach-tui validate PROFILE.toml     check a profile (and its input) without sending anything
+outreach-tui login PROFILE.toml        sign in to Outreach in the browser [--no-browser]
+outreach-tui logout PROFILE.toml       forget the stored tokens
+outreach-tui sandbox                   run the local Outreach sandbox [--port N] [--rate-limit N] ...
+outreach-tui demo                      sandbox + demo data + wizard, nothing to configure
+
+Exit codes: 0 ok, 1 some prospects failed, 2 bad profile/input/usage, 3 sign-in needed,
+4 Outreach unreachable, 130 interrupted. Add --help after a command for its options."""
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str  # under outreach_tui.commands
+    add_arguments: str
+    run: str
+    help: str
+
+
+COMMANDS: dict[str, Command] = {
+    "validate": Command("validate", "add_arguments", "run", "check a profile and its input without sending"),
+    "login": Command("login", "add_login_arguments", "run_login", "sign in to Outreach in the browser"),
+    "logout": Command("login", "add_logout_arguments", "run_logout", "forget the stored tokens"),
+    "sandbox": Command("sandbox", "add_arguments", "run", "run the local Outreach sandbox"),
+    "demo": Command("wizard", "add_demo_arguments", "run_demo", "sandbox + demo data + wizard"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors exit 2 with a one-line hint instead of a wall of text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _command_parser(name: str, command: Command) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
+    module = importlib.import_module(f"outreach_tui.commands.{command.module}")
+    parser = _Parser(prog=f"outreach-tui {name}", description=command.help)
+    getattr(module, command.add_arguments)(parser)
+    return parser, getattr(module, command.run)
+
+
+def _run_parser() -> tuple[argparse.ArgumentParser, Callable[..., int]]:
+    from outreach_tui.commands import run as run_command
+
+    parser = _Parser(prog="outreach-tui --run", description="headless export of a profile")
+    run_command.add_arguments(parser)
+    return parser, run_command.run
+
+
+def _dispatch(argv: list[str]) -> int:
+    if not argv or argv[0] not in COMMANDS and "--run" not in argv:
+        return _wizard(argv)
+    if argv[0] in COMMANDS:
+        parser, handler = _command_parser(argv[0], COMMANDS[argv[0]])
+        return handler(parser.parse_args(argv[1:]))
+    parser, handler = _run_parser()
+    return handler(parser.parse_args(argv))
+
+
+def _wizard(argv: list[str]) -> int:
+    parser = _Parser(prog="outreach-tui", usage=USAGE, add_help=False)
+    parser.add_argument("profile", nargs="?", type=Path)
+    parser.add_argument("-h", "--help", action="store_true")
+    parser.add_argument("--version", action="store_true")
+    args = parser.parse_args(argv)
+    if args.help:
+        print(f"outreach-tui {__version__}: export segment membership and attributes into Outreach.\n")
+        print(USAGE)
+        return ExitCode.OK
+    if args.version:
+        print(f"outreach-tui {__version__}")
+        return ExitCode.OK
+    from outreach_tui.commands.wizard import run_wizard
+
+    return run_wizard(args.profile)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return int(_dispatch(arguments))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:  # `outreach-tui --run ... --json | head`: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except Exception as exc:  # the last net: a short message, the details in a log file
+        return _internal_error(exc)
+
+
+def _internal_error(exc: Exception) -> int:
+    from outreach_tui.locations import data_dir
+
+    log = data_dir() / "crash.log"
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a", encoding="utf-8") as handle:
+            handle.write("".join(traceback.format_exception(exc)))
+        where = f"details were written to {log}"
+    except OSError:
+        where = "set OUTREACH_TUI_DEBUG=1 to see the details"
+    if os.environ.get("OUTREACH_TUI_DEBUG"):
+        traceback.print_exception(exc)
+    print(f"outreach-tui: unexpected error ({type(exc).__name__}); {where}. Please report it.", file=sys.stderr)
+    return ExitCode.USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""`outreach-tui validate PROFILE.toml [--input FILE] [--json]`: check a profile and plan its input
+without sending anything. Exit 0 when every planned prospect could be sent, 1 when some would fail
+locally (bad values), 2 when the profile or the input cannot be used."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from outreach_tui.exit_codes import ExitCode
+from outreach_tui.export.plan import Planner
+from outreach_tui.profile import Profile, ProfileError, load_profile
+from outreach_tui.xdm.records import InputError, detect_format, read_records
+
+SHOWN = 10  # problems listed per kind on the terminal; the JSON output has up to the planner's limit
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile", type=Path, help="the TOML profile")
+    parser.add_argument("--input", type=Path, help="plan this file instead of the profile's [source] path")
+    parser.add_argument("--no-input", action="store_true", help="check the profile only")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        profile = load_profile(args.profile)
+    except ProfileError as exc:
+        print(exc, file=sys.stderr)
+        return ExitCode.USAGE
+    if args.no_input:
+        print(f"{args.profile}: profile OK ({len(profile.mapping)} attribute rows, "
+              f"{len(profile.segments)} segments)", file=sys.stderr)
+        return ExitCode.OK
+    try:
+        result = check_input(profile, args.input)
+    except InputError as exc:
+        print(f"input: {exc}", file=sys.stderr)
+        return ExitCode.USAGE
+    if args.json:
+        sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
+    _print_summary(args.profile, result)
+    return ExitCode.SOME_FAILED if result["prospects"]["would_fail"] else ExitCode.OK
+
+
+def check_input(profile: Profile, input_path: Path | None) -> dict[str, Any]:
+    path = input_path or profile.source_path()
+    fmt = profile.source.format if input_path is None and profile.source.format else detect_format(path)
+    failures: list[dict[str, Any]] = []
+    would_fail = 0
+    segments: dict[str, Counter[str]] = {segment.id: Counter() for segment in profile.segments}
+    with Planner(profile) as planner:
+        for record in read_records(path, fmt):
+            planner.add(record)
+        for prospect in planner.prospects():
+            for segment_id, status in prospect.segment_statuses.items():
+                segments[segment_id][status] += 1
+            if prospect.failures:
+                would_fail += 1
+                failures.extend(d.to_json() for d in prospect.failures[: 1000 - len(failures)])
+        counts = planner.counts
+        return {
+            "input": str(path),
+            "format": fmt,
+            "records": {"read": counts.read, "planned": counts.planned, "excluded": counts.excluded,
+                        "malformed": counts.malformed},
+            "prospects": {"targeted": planner.targeted, "would_fail": would_fail},
+            "segments": [{"id": segment.id, "mapping_id": segment.mapping_id,
+                          **{status: segments[segment.id][status] for status in ("realized", "existing", "exited")}}
+                         for segment in profile.segments],
+            "exclusions": [{"line": e.line, "reason": e.reason, "detail": e.detail} for e in planner.exclusions],
+            "malformed": [{"line": e.line, "detail": e.detail} for e in planner.malformed],
+            "failures": failures,
+        }
+
+
+def _print_summary(profile_path: Path, result: dict[str, Any]) -> None:
+    records, prospects = result["records"], result["prospects"]
+    lines = [
+        f"{profile_path}: profile OK",
+        f"{result['input']} ({result['format']}): {records['read']:,} records read — {records['planned']:,} planned, "
+        f"{records['excluded']:,} excluded, {records['malformed']:,} malformed",
+        f"{prospects['targeted']:,} prospects targeted; {prospects['would_fail']:,} would fail before sending",
+    ]
+    for item in result["exclusions"][:SHOWN]:
+        lines.append(f"  line {item['line']}: excluded ({item['reason']}): {item['detail']}")
+    for item in result["malformed"][:SHOWN]:
+        lines.append(f"  line {item['line']}: malformed: {item['detail']}")
+    for failure in result["failures"][:SHOWN]:
+        origin = f" ({failure['origin']})" if failure["origin"] else ""
+        lines.append(f"  prospect {failure['prospect_id']}: {failure['detail']}{origin}")
+    print("\n".join(lines), file=sys.stderr)
