@@ -91,7 +91,9 @@ def test_full_code_flow_with_pkce_gives_a_working_token(sandbox: Sandbox, client
     assert me.json()["data"]["attributes"]["userEmail"] == "demo@example.com"
 
 
-def test_wrong_pkce_verifier_is_invalid_grant_and_burns_the_code(sandbox: Sandbox, client: httpx.Client) -> None:
+def test_wrong_pkce_verifier_is_invalid_grant_and_burns_the_code(
+    sandbox: Sandbox, client: httpx.Client
+) -> None:
     answer = sign_in(sandbox, client, code_challenge=challenge_of("right" * 10), code_challenge_method="S256")
     code = code_from(answer)
     bad = exchange(sandbox, client, code, code_verifier="wrong" * 10)
@@ -132,7 +134,9 @@ def test_unknown_client_gets_a_400_page(sandbox: Sandbox, client: httpx.Client) 
         ("http://192.168.1.5:8000/cb", False),
     ],
 )
-def test_redirect_uri_must_be_registered(sandbox: Sandbox, client: httpx.Client, uri: str, accepted: bool) -> None:
+def test_redirect_uri_must_be_registered(
+    sandbox: Sandbox, client: httpx.Client, uri: str, accepted: bool
+) -> None:
     answer = client.get(sandbox.authorize_url, params=authorize_params(sandbox, redirect_uri=uri))
     assert (answer.status_code == 200) is accepted
     if not accepted:
@@ -192,7 +196,9 @@ def test_mint_throttle_answers_plain_text_429(sandbox_factory, client: httpx.Cli
     assert sb.state.refresh_tokens.get(first.json()["refresh_token"]) is not None
 
 
-def test_expired_access_tokens_answer_401_but_refresh_still_works(sandbox: Sandbox, client: httpx.Client) -> None:
+def test_expired_access_tokens_answer_401_but_refresh_still_works(
+    sandbox: Sandbox, client: httpx.Client
+) -> None:
     token = sandbox.issue_token()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.get(sandbox.api_base, headers=headers).status_code == 200
