@@ -198,7 +198,7 @@ class _JsonArrayReader:
     def __init__(self, handle: IO[bytes], path: Path) -> None:
         self._handle = handle
         self._path = path
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="surrogateescape")
+        self._undecoded = b""  # the start of a UTF-8 sequence cut by the chunk boundary
         self._json = json.JSONDecoder(parse_constant=_reject_constant)
         self._buf = ""
         self._eof = False
@@ -216,13 +216,19 @@ class _JsonArrayReader:
         self._buf = self._buf[keep_from:]
         self._line_pos = 0
         chunk = self._handle.read(_CHUNK)
-        text = self._decoder.decode(chunk, final=not chunk)
-        if not chunk:
-            self._eof = True
-        if not self._saw_bad_utf8 and _SURROGATE.search(text):
-            self._saw_bad_utf8 = True
-        self._buf += text
+        self._eof = not chunk
+        self._buf += self._decode(self._undecoded + chunk)
         return keep_from
+
+    def _decode(self, data: bytes) -> str:
+        """Strict UTF-8 (fast); bad bytes become surrogates, and then elements are checked for them."""
+        try:
+            text, used = codecs.utf_8_decode(data, "strict", self._eof)
+        except UnicodeDecodeError:
+            self._saw_bad_utf8 = True
+            text, used = codecs.utf_8_decode(data, "surrogateescape", self._eof)
+        self._undecoded = data[used:]
+        return text
 
     def _ensure(self, pos: int, wanted: int = _LOOKAHEAD) -> int:
         """Make sure `wanted` characters after `pos` are buffered (unless at EOF); return the new `pos`."""
@@ -459,6 +465,8 @@ def _identity_setter(namespace: str) -> Setter:
 
 
 def _path_setter(keys: tuple[str | int, ...]) -> Setter:
+    if all(isinstance(key, str) for key in keys):
+        return _dict_path_setter(tuple(str(key) for key in keys))
     parents, leaf = keys[:-1], keys[-1]
     containers = [list if isinstance(nxt, int) else dict for nxt in keys[1:]]
 
@@ -467,6 +475,21 @@ def _path_setter(keys: tuple[str | int, ...]) -> Setter:
         for key, make in zip(parents, containers, strict=True):
             node = _child(node, key, make)
         _store(node, leaf, cell)
+    return set_path
+
+
+def _dict_path_setter(keys: tuple[str, ...]) -> Setter:
+    """The common case (no list indexes), kept lean: it runs once per non-empty cell."""
+    parents, leaf = keys[:-1], keys[-1]
+
+    def set_path(data: dict[str, Any], cell: str) -> None:
+        node = data
+        for key in parents:
+            child = node.get(key)
+            if child is None:
+                child = node[key] = {}
+            node = child
+        node[leaf] = cell
     return set_path
 
 
