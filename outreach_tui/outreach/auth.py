@@ -279,6 +279,8 @@ class OAuthTokenSource:
         self.key = store_key(profile)
         self.mint_interval = mint_interval
         self._seed = seed  # from OUTREACH_REFRESH_TOKEN: used until the store holds its continuation
+        # An env-seeded chain is kept under its own account so it never replaces a signed-in user's tokens.
+        self._account = f"env:{seed.seeded_from}" if seed is not None else None
         self._record: TokenRecord | None = None
         self._lock = asyncio.Lock()
         self.refreshes = 0  # how many mints this source performed (diagnostics and tests)
@@ -287,10 +289,8 @@ class OAuthTokenSource:
         return f"OAuthTokenSource(profile={self.key.label!r})"
 
     def _load(self) -> TokenRecord | None:
-        record = self.store.load(self.key)
-        if self._seed is None:
-            return record
-        if record is not None and record.seeded_from == self._seed.seeded_from:
+        record = self.store.load(self.key, self._account)
+        if self._seed is None or record is not None:
             return record
         return self._seed
 
@@ -342,7 +342,8 @@ class OAuthTokenSource:
                 log.info("waiting %.1f s for Outreach's token mint throttle", earliest - now)
                 await asyncio.sleep(earliest - now)
             new = await self._mint(record)
-            self.store.save(self.key, new)  # persist the rotated refresh token BEFORE using the access token
+            # Persist the rotated refresh token BEFORE the new access token is used.
+            self.store.save(self.key, new, account=self._account, make_current=self._account is None)
             self._record = new
             self.refreshes += 1
             return new

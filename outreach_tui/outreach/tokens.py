@@ -69,15 +69,16 @@ class TokenRecord:
     @classmethod
     def from_token_response(cls, body: dict[str, Any], user: str | None = None,
                             now: float | None = None) -> TokenRecord:
-        """Build a record from an ``/oauth/token`` answer (``created_at`` is Outreach's mint time)."""
+        """Build a record from an ``/oauth/token`` answer received at ``now``.
+
+        ``minted_at`` is the time of receipt, not Outreach's ``created_at``: that is whole seconds (up to a
+        second early) and from another clock; receipt is never before the mint, so the throttle holds."""
         now = time.time() if now is None else now
-        minted = float(body.get("created_at") or now)
-        minted = min(minted, now)  # a server clock ahead of ours must not push the throttle into the future
         expires_in = float(body.get("expires_in") or 7200)
         scope = body.get("scope") or ""
         scopes = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
         return cls(access_token=str(body["access_token"]), refresh_token=body.get("refresh_token") or None,
-                   expires_at=now + expires_in, minted_at=minted, scopes=scopes, user=user)
+                   expires_at=now + expires_in, minted_at=now, scopes=scopes, user=user)
 
 
 def fingerprint(secret: str) -> str:
@@ -253,14 +254,17 @@ class TokenStore:
             log.warning("token store entry for %s is incomplete; sign in again", key.label)
             return None
 
-    def save(self, key: StoreKey, record: TokenRecord) -> None:
-        """Store ``record`` as the profile's current user's tokens (atomically)."""
+    def save(self, key: StoreKey, record: TokenRecord, account: str | None = None,
+             make_current: bool = True) -> None:
+        """Store ``record`` under ``account`` (default: its user) atomically; usually as the current one."""
         document = self._document(key)
         accounts = document.get("accounts")
         accounts = accounts if isinstance(accounts, dict) else {}
-        name = record.user or "default"
+        name = account or record.user or "default"
         accounts[name] = record.to_json()
-        document.update(version=_DOC_VERSION, profile=key.label, current_user=name, accounts=accounts)
+        document.update(version=_DOC_VERSION, profile=key.label, accounts=accounts)
+        if make_current or not document.get("current_user"):
+            document["current_user"] = name
         self.backend.write(key, json.dumps(document, indent=1, sort_keys=True))
 
     def forget(self, key: StoreKey) -> bool:
