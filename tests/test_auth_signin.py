@@ -23,10 +23,11 @@ from outreach_tui.outreach import auth
 from outreach_tui.outreach.auth import CallbackServer, SignInError, SignInTimeout
 from outreach_tui.outreach.credentials import AuthRequired
 from outreach_tui.outreach.tokens import default_store
+from outreach_tui.profile import Profile
 from outreach_tui.sandbox import Sandbox
 
 
-async def _signed_in(profile, servers: list[CallbackServer] | None = None) -> auth.SignInResult:  # type: ignore[no-untyped-def]
+async def _signed_in(profile: Profile, servers: list[CallbackServer] | None = None) -> auth.SignInResult:
     """Run sign_in and complete it over HTTP as soon as the URL is known."""
     url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(auth.sign_in(profile, open_browser=url.set_result, timeout=10,
@@ -83,7 +84,7 @@ async def test_callback_server_unreachable_from_other_addresses(tmp_path: Path, 
     while not servers:
         await asyncio.sleep(0.01)
     _, port = servers[0].bound_address
-    others = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    others = {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
     others = {address for address in others if not address.startswith("127.")}
     others.add("127.0.0.2")  # reachable on Linux loopback; answers only if the server bound 0.0.0.0
     for address in others:  # the machine's other interfaces do not answer on the callback port

@@ -84,7 +84,7 @@ def test_file_store_notice_is_given_once(signin_env: Path, monkeypatch: pytest.M
 
 
 class MemoryKeyring(KeyringBackend):
-    priority = 1  # type: ignore[assignment]
+    priority = 1
 
     def __init__(self) -> None:
         super().__init__()
@@ -230,9 +230,9 @@ async def test_two_processes_refreshing_at_once_mint_one_token(tmp_path: Path, a
         print(hashlib.sha256(token.encode()).hexdigest(), flush=True)
     """)
     mints = auth_sandbox.stats.token_mints
-    processes = [subprocess.Popen([sys.executable, "-c", script, str(profile.path), body["access_token"]],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=os.environ.copy())
-                 for _ in range(2)]
+    command = [sys.executable, "-c", script, str(profile.path), body["access_token"]]
+    processes = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env=os.environ.copy()) for _ in range(2)]
     for process in processes:
         assert process.stdout is not None and process.stdout.readline().strip() == "ready"
     for process in processes:

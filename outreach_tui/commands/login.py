@@ -23,7 +23,7 @@ EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 2, 3, 4,
 
 
 def add_login_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("profile", metavar="PROFILE.toml", help="the profile whose Outreach app to sign in to")
+    parser.add_argument("profile", metavar="PROFILE.toml", help="the profile whose Outreach app to use")
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; print the address and read the pasted redirect URL")
     parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
@@ -83,8 +83,9 @@ def _report(profile: Profile, result: auth.SignInResult) -> int:
     if result.missing_scopes:
         missing = " ".join(result.missing_scopes)
         _say(f"Missing scopes this profile needs: {missing}.\n"
-             f"To re-consent: make sure the Outreach app (client id '{profile.outreach.client_id}') is allowed "
-             f"these scopes and that outreach.scopes in the profile lists them, then run "
+             "To re-consent: make sure the Outreach app "
+             f"(client id '{profile.outreach.client_id}') is allowed these scopes and that "
+             "outreach.scopes in the profile lists them, then run "
              f"{auth.login_hint(profile)} again and approve every requested scope.")
         return EXIT_AUTH
     return EXIT_OK
