@@ -1,0 +1,115 @@
+"""End to end in a real browser: headless Chromium (Debian's ``chromium``) signs in on the sandbox's login
+page (email, Next, password, Sign in), lands on the loopback callback, and the token is stored where
+``token_source_for`` finds it. Also ``outreach-tui login --no-browser`` as a process (paste the URL)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from test_auth_support import (  # fixtures are used by name
+    auth_sandbox,  # noqa: F401
+    make_profile,
+    redirect_after_login,
+    signin_env,  # noqa: F401
+    token_file,
+)
+
+from outreach_tui.outreach import auth
+from outreach_tui.sandbox import Sandbox
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
+                                                  "(apt-get install chromium; .ci/run does)")
+async def test_sign_in_in_headless_chromium_stores_the_token(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                             signin_env: Path) -> None:  # noqa: F811
+    from playwright.async_api import async_playwright
+
+    profile = make_profile(tmp_path, auth_sandbox)
+    opened: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    sign_in = asyncio.create_task(auth.sign_in(profile, open_browser=opened.set_result, timeout=60))
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(await asyncio.wait_for(opened, 10))
+            await page.fill("input[name=email]", "demo@example.com")
+            await page.click("#next")
+            await page.fill("input[name=password]", "demo")
+            await page.click("#sign-in")
+            await page.wait_for_url("http://127.0.0.1:*/callback?**", timeout=15_000)
+            assert "You can close this tab" in await page.inner_text("body")
+        finally:
+            await browser.close()
+    result = await asyncio.wait_for(sign_in, 15)
+
+    assert result.user == "demo@example.com" and result.missing_scopes == []
+    path = token_file(signin_env)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    token = await auth.token_source_for(profile).access_token()  # what a following --run uses
+    assert token in path.read_text()
+    async with httpx.AsyncClient() as client:
+        info = await client.get(auth_sandbox.api_base, headers={"Authorization": f"Bearer {token}"})
+    assert info.status_code == 200 and info.json()["data"]["attributes"]["userEmail"] == "demo@example.com"
+
+
+def _login_process(profile: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "outreach_tui.commands.login", "login", str(profile), *extra],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=os.environ.copy())
+
+
+def _printed_url(process: subprocess.Popen[str]) -> str:
+    assert process.stderr is not None
+    for line in process.stderr:
+        if line.strip().startswith("http"):
+            return line.strip()
+    raise AssertionError("login printed no URL")
+
+
+async def test_no_browser_login_reads_the_pasted_redirect(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                          signin_env: Path) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    process = _login_process(profile.path, "--no-browser")  # type: ignore[arg-type]
+    location = await redirect_after_login(_printed_url(process))
+    _, err = process.communicate(location + "\n", timeout=30)
+    assert process.returncode == 0, err
+    assert "Signed in as demo@example.com" in err and "prospects.write" in err and "(0600)" in err
+    token = await auth.token_source_for(profile).access_token()
+    assert token not in err
+    logout = subprocess.run([sys.executable, "-m", "outreach_tui.commands.login", "logout", str(profile.path)],
+                            capture_output=True, text=True, env=os.environ.copy(), timeout=30)
+    assert logout.returncode == 0 and "forgot" in logout.stderr
+    assert not list((signin_env / "tokens").glob("*.json"))
+
+
+async def test_login_exit_codes(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[destination]\n")
+    process = _login_process(bad, "--no-browser")
+    _, err = process.communicate("", timeout=30)
+    assert process.returncode == 2 and "destination.name" in err
+
+    profile = make_profile(tmp_path, auth_sandbox)
+    process = _login_process(profile.path, "--no-browser")  # type: ignore[arg-type]
+    assert "state=" in _printed_url(process)
+    forged = "http://127.0.0.1:1/callback?code=x&state=forged"
+    _, err = process.communicate(forged + "\n", timeout=30)
+    assert process.returncode == 3 and "state mismatch" in err
+
+    unreachable = make_profile(tmp_path, auth_sandbox, token_url="http://127.0.0.1:9/oauth/token")
+    process = _login_process(unreachable.path, "--no-browser")  # type: ignore[arg-type]
+    location = await redirect_after_login(_printed_url(process))
+    _, err = process.communicate(location + "\n", timeout=30)
+    assert process.returncode == 4 and "Cannot reach the Outreach token endpoint" in err
+    assert "Traceback" not in err
