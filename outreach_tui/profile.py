@@ -34,7 +34,7 @@ class ProfileError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, str_strip_whitespace=True)
 
 
 class Destination(_Strict):

@@ -8,6 +8,7 @@ flat however large the input is.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -97,7 +98,7 @@ def _as_text(value: Any) -> str:
     if type(value) is bool:
         return "true" if value else "false"
     if type(value) in (int, float):
-        return orjson.dumps(value).decode()  # as JSON writes numbers: 3, 1.5
+        return _json_text(value)  # as JSON writes numbers: 3, 1.5
     raise ConversionError(f"{_kind(value)} cannot be written to a text field")
 
 
@@ -186,8 +187,22 @@ def _to_datetime(value: Any) -> str:
 def _describe_value(value: Any) -> str:
     if type(value) in (dict, list):
         return _kind(value)
-    text = orjson.dumps(value).decode()
+    text = _json_text(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _json_text(value: Any) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits: orjson refuses them, the json module does not
+        return json.dumps(value, ensure_ascii=False)
+
+
+def _json_loads(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 # ----- identities --------------------------------------------------------------------------------------
@@ -245,7 +260,7 @@ class _Staging:
                 existing.update(values)
             return
         self._seq += 1
-        self._pending.append((prospect_id, self._seq, orjson.dumps(values).decode()))
+        self._pending.append((prospect_id, self._seq, _json_text(values)))
         if len(self._pending) >= 5_000:
             self._flush()
 
@@ -287,7 +302,7 @@ class _Staging:
         assert self._db is not None
         self._flush()
         for prospect_id, values in self._db.execute("SELECT id, vals FROM staged ORDER BY seq"):
-            yield prospect_id, orjson.loads(values)
+            yield prospect_id, _json_loads(values)
 
     def close(self) -> None:
         if self._db is not None:
