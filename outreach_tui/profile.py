@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, Valid
 from outreach_tui.outreach import catalog
 
 SourceFormat = Literal["jsonl", "json", "csv"]
-IDENTITY_TARGET = "OutreachId"
+IDENTITY_TARGET: Literal["OutreachId"] = "OutreachId"
 STATUSES = ("realized", "existing", "exited")
 
 

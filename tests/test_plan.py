@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach_tui.export.plan import Planner, PlannedProspect, patch_body
+from outreach_tui.export.plan import PlannedProspect, Planner, patch_body
 from outreach_tui.profile import Profile, profile_from_dict
 from outreach_tui.xdm.records import Record, read_records
 
@@ -243,7 +243,8 @@ record_like = st.fixed_dictionaries({}, optional={
     "identityMap": st.dictionaries(st.sampled_from(["Oid", "Email"]), json_values, max_size=2)
     | st.fixed_dictionaries({"Oid": st.lists(st.fixed_dictionaries({"id": json_values | st.integers(1, 50)}))}),
     "segmentMembership": st.fixed_dictionaries({"ups": st.dictionaries(
-        st.sampled_from(["seg-emea", "seg-churn", "x"]), st.fixed_dictionaries({"status": json_values}))}) | json_values,
+        st.sampled_from(["seg-emea", "seg-churn", "x"]), st.fixed_dictionaries({"status": json_values}))})
+    | json_values,
     "person": json_values, "title": json_values, "score": json_values, "tags": json_values, "phones": json_values,
 })
 

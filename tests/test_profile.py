@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import DEMO
 
 from outreach_tui.profile import ProfileError, load_profile, save_profile
-
-from conftest import DEMO
 
 BASE = """\
 [destination]
@@ -149,8 +148,10 @@ def test_identity_from_a_mapping_row_is_refused(tmp_path: Path) -> None:
     ("old", "new", "message"),
     [
         ("concurrency", "[export]\nconcurrency = \"four\"", "export.concurrency: Input should be a valid integer"),
-        ("budget", "[export]\nbudget_per_hour = 0", "export.budget_per_hour: Input should be greater than or equal to 1"),
-        ("format", "[source]\npath = \"x\"\nformat = \"xml\"", "source.format: Input should be 'jsonl', 'json' or 'csv'"),
+        ("budget", "[export]\nbudget_per_hour = 0",
+         "export.budget_per_hour: Input should be greater than or equal to 1"),
+        ("format", "[source]\npath = \"x\"\nformat = \"xml\"",
+         "source.format: Input should be 'jsonl', 'json' or 'csv'"),
         ("alerts", "[alerts]\non_failure = \"yes\"", "alerts.on_failure: Input should be a valid boolean"),
         ("scopes", "[outreach]\nscopes = \"prospects.write\"", "outreach.scopes: Input should be a valid list"),
         ("url", "[outreach]\napi_base = \"api.outreach.io\"", "outreach.api_base: must be an http(s) URL"),

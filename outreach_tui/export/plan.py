@@ -144,7 +144,7 @@ def _to_integer(value: Any) -> int:
 
 def _to_number(value: Any) -> int | float:
     if type(value) in (int, float):
-        return value  # type: ignore[no-any-return]
+        return value
     if type(value) is str:
         try:
             number = float(value.strip())
