@@ -27,6 +27,7 @@ from outreach_tui.sandbox import Sandbox
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOGIN_MODULE = [sys.executable, "-m", "outreach_tui.commands.login"]  # until cli.py wires `login` in
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
@@ -64,9 +65,9 @@ async def test_sign_in_in_headless_chromium_stores_the_token(tmp_path: Path, aut
 
 
 def _login_process(profile: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "outreach_tui.commands.login", "login", str(profile), *extra],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=os.environ.copy())
+    command = [*LOGIN_MODULE, "login", str(profile), *extra]
+    return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=os.environ.copy())
 
 
 def _printed_url(process: subprocess.Popen[str]) -> str:
@@ -87,8 +88,8 @@ async def test_no_browser_login_reads_the_pasted_redirect(tmp_path: Path, auth_s
     assert "Signed in as demo@example.com" in err and "prospects.write" in err and "(0600)" in err
     token = await auth.token_source_for(profile).access_token()
     assert token not in err
-    logout = subprocess.run([sys.executable, "-m", "outreach_tui.commands.login", "logout", str(profile.path)],
-                            capture_output=True, text=True, env=os.environ.copy(), timeout=30)
+    logout = subprocess.run([*LOGIN_MODULE, "logout", str(profile.path)], capture_output=True, text=True,
+                            env=os.environ.copy(), timeout=30)
     assert logout.returncode == 0 and "forgot" in logout.stderr
     assert not list((signin_env / "tokens").glob("*.json"))
 
