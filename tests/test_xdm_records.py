@@ -397,3 +397,33 @@ def test_property_json_array_reads_every_element(tmp_path: Path, values: list[An
     assert [r.data if r.error is None else "ERR" for r in records] == [
         v if isinstance(v, dict) else "ERR" for v in values]
     assert all(a.line <= b.line for a, b in pairwise(records))
+
+
+# --------------------------------------------------------------------------- whole-file errors, eagerly
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [("in.json", '{"a": 1}', "not a JSON array"), ("in.csv", "a,a\n1,2\n", "twice"),
+     ("in.csv", '\n\n"a,b\n', "header \\(line 3\\) is unreadable"), ("in.csv", b"caf\xe9\n1\n", "UTF-8")],
+)
+def test_whole_file_errors_raise_at_the_call_not_mid_iteration(tmp_path: Path, name: str,
+                                                               content: str | bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content.encode() if isinstance(content, str) else content)
+    with pytest.raises(InputError, match=message):
+        read_records(path, "json" if name.endswith(".json") else "csv")
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "csv"])
+def test_an_unread_or_half_read_stream_closes_its_file(tmp_path: Path, fmt: Format) -> None:
+    path = tmp_path / "in.data"
+    path.write_text({"jsonl": '{"a": 1}\n{"b": 2}\n', "json": '[{"a": 1}, {"b": 2}]', "csv": "a\n1\n2\n"}[fmt])
+    untouched = read_records(path, fmt)
+    half = read_records(path, fmt)
+    assert next(half).line in (1, 2)
+    del untouched, half  # an unclosed file would raise ResourceWarning, an error under filterwarnings=error
+
+
+@pytest.mark.parametrize("name", ["in.json", "in.csv", "in.jsonl"])
+def test_empty_files_hold_no_records(tmp_path: Path, name: str) -> None:
+    assert read(tmp_path, b"  \n", name) == []

@@ -12,6 +12,7 @@ import codecs
 import csv
 import json
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,17 +105,28 @@ def _open_binary(path: Path) -> IO[bytes]:
 def read_records(path: Path, fmt: Format) -> Iterator[Record]:
     """Open `path` now (so a missing file raises InputError at the call) and stream its records."""
     handle = _open_binary(path)
-    if fmt == "jsonl":
-        return _closing(handle, iter_jsonl_lines(handle))
-    if fmt == "json":
-        return _closing(handle, _JsonArrayReader(handle, path).records())
-    if fmt == "csv":
-        return _closing(handle, _read_csv(handle, path))
+    try:
+        if fmt == "jsonl":
+            return _closing(handle, iter_jsonl_lines(handle))
+        if fmt == "json":
+            return _closing(handle, _JsonArrayReader(handle, path).records())
+        if fmt == "csv":
+            return _closing(handle, _read_csv(handle, path))
+    except BaseException:
+        handle.close()
+        raise
     handle.close()
     raise InputError(f"{path}: unknown format {fmt!r}; use \"jsonl\", \"json\" or \"csv\"")
 
 
 def _closing(handle: IO[bytes], records: Iterator[Record]) -> Iterator[Record]:
+    """Close the file when the records run out, or when the iterator is dropped (even if never started)."""
+    stream = _stream(handle, records)
+    weakref.finalize(stream, handle.close)
+    return stream
+
+
+def _stream(handle: IO[bytes], records: Iterator[Record]) -> Iterator[Record]:
     with handle:
         yield from records
 
@@ -130,9 +142,12 @@ def iter_jsonl_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[Re
     decode_error = orjson.JSONDecodeError
     number = first_line - 1
     iterator = iter(lines)
-    if first_line == 1:
-        for first in iterator:  # a UTF-8 byte order mark may only start the file
-            iterator = _chain_one(first.removeprefix(_BOM), iterator)
+    if first_line == 1:  # a UTF-8 byte order mark may only start the file
+        for first in iterator:
+            number = 1
+            record = _jsonl_record(first.removeprefix(_BOM), 1)
+            if record is not None:
+                yield record
             break
     for raw in iterator:
         number += 1
@@ -149,9 +164,13 @@ def iter_jsonl_lines(lines: Iterable[bytes], first_line: int = 1) -> Iterator[Re
             yield _not_object(number, value)
 
 
-def _chain_one(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield first
-    yield from rest
+def _jsonl_record(raw: bytes, number: int) -> Record | None:
+    """One line, the slow and simple way (the loop above inlines this for speed); None for a blank line."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return None if raw.isspace() or not raw else Record(number, None, _jsonl_error(raw, exc))
+    return Record(number, value, None) if type(value) is dict else _not_object(number, value)
 
 
 def _jsonl_error(raw: bytes, exc: orjson.JSONDecodeError) -> str:
@@ -251,18 +270,22 @@ class _JsonArrayReader:
     # parsing ----------------------------------------------------------------------------------------
 
     def records(self) -> Iterator[Record]:
+        """Check the opening bracket now (InputError at the call), then stream the elements."""
         pos = self._skip_ws(self._ensure(0, 1))
         if self._buf.startswith("\ufeff", pos):
             pos = self._skip_ws(pos + 1)
         if pos >= len(self._buf):
-            return  # an empty file holds no records
+            return iter(())  # an empty file holds no records
         if self._buf[pos] != "[":
             raise InputError(
                 f"{self._path}: not a JSON array (starts with {self._buf[pos]!r}); "
                 "for one JSON object per line use format = \"jsonl\""
             )
+        return self._guarded(pos + 1)
+
+    def _guarded(self, pos: int) -> Iterator[Record]:
         try:
-            yield from self._elements(pos + 1)
+            yield from self._elements(pos)
         except _BrokenArray as broken:
             message = f"broken JSON array: {broken.message}; stopped reading"
             yield Record(self._line_at(broken.pos), None, message)
@@ -362,9 +385,25 @@ Setter = Callable[[dict[str, Any], str], None]
 
 
 def _read_csv(handle: IO[bytes], path: Path) -> Iterator[Record]:
+    """Read the header now (a bad header is an InputError at the call), then stream the rows."""
+    rows = _csv_rows(handle)
+    for start_line, row, error in rows:
+        if error is not None:
+            raise InputError(f"{path}: the CSV header (line {start_line}) is unreadable: {error}; "
+                             "the first line must list dotted XDM paths such as person.name.firstName")
+        return _csv_records(rows, _compile_header(row, path))
+    return iter(())  # an empty file holds no records
+
+
+def _csv_records(rows: Iterator[tuple[int, list[str], str | None]], header: list[Setter]) -> Iterator[Record]:
+    for start_line, row, error in rows:
+        yield Record(start_line, None, error) if error is not None else _csv_record(start_line, row, header)
+
+
+def _csv_rows(handle: IO[bytes]) -> Iterator[tuple[int, list[str], str | None]]:
+    """(first physical line, cells, error) for every non-blank row."""
     bad_utf8_lines: set[int] = set()
     reader = csv.reader(_decoded_lines(handle, bad_utf8_lines), strict=True)
-    header: list[Setter] | None = None
     end_line = 0
     while True:
         start_line = end_line + 1
@@ -374,20 +413,15 @@ def _read_csv(handle: IO[bytes], path: Path) -> Iterator[Record]:
             return
         except csv.Error as exc:
             end_line = reader.line_num
-            yield Record(start_line, None, f"invalid CSV: {exc}")
+            yield start_line, [], f"invalid CSV: {exc}"
             continue
         end_line = reader.line_num
         if not any(cell.strip() for cell in row):
             continue  # blank line
         if bad_utf8_lines and any(n in bad_utf8_lines for n in range(start_line, end_line + 1)):
-            if header is None:
-                raise InputError(f"{path}: the CSV header is not valid UTF-8; save the file as UTF-8")
-            yield Record(start_line, None, "invalid UTF-8")
+            yield start_line, [], "invalid UTF-8"
             continue
-        if header is None:
-            header = _compile_header(row, path)
-            continue
-        yield _csv_record(start_line, row, header)
+        yield start_line, row, None
 
 
 def _decoded_lines(handle: IO[bytes], bad_lines: set[int]) -> Iterator[str]:
