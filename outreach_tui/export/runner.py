@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.exit_codes import ExitCode
 from outreach_tui.export.alerts import AlertSender
 from outreach_tui.export.events import (
     Counts,
@@ -48,8 +49,10 @@ from outreach_tui.xdm.records import InputError, Record, detect_format, read_rec
 
 if TYPE_CHECKING:
     from outreach_tui.outreach.client import OutreachClient
+    from outreach_tui.outreach.retry import RetryPolicy
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = int(ExitCode.OK), int(ExitCode.SOME_FAILED), int(ExitCode.USAGE)
+EXIT_AUTH, EXIT_UNREACHABLE, EXIT_INTERRUPTED = int(ExitCode.AUTH), int(ExitCode.UNREACHABLE), int(ExitCode.INTERRUPTED)
 PROGRESS_INTERVAL = 0.1  # seconds between Progress events (at most ~10/s)
 EXCLUDED_EVENT_CAP = 1000  # Excluded events per run; the report has the totals
 PLANNED_SAMPLE = 5  # PATCH bodies shown in a dry run's report
@@ -111,10 +114,13 @@ class ExportRunner:
         options: RunOptions,
         tokens: TokenSource | None = None,
         emit: Callable[[Event], None] | None = None,
+        *,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.profile = profile
         self.options = options
         self._tokens = tokens
+        self._retry = retry  # None: the client's default policy
         self._emit_callback = emit or (lambda event: None)
         self._tally = _Tally()
         self._base_requests = (0, 0, 0)  # requests of earlier clients (follow mode re-uses one client)
@@ -478,7 +484,7 @@ class ExportRunner:
         limiter.on_throttle = self._on_throttle
         limiter.on_resume = self._on_resume
         self._client = OutreachClient(self.profile.outreach.api_base, tokens, limiter=limiter,
-                                      retry=RetryPolicy(), concurrency=self.profile.export.concurrency,
+                                      retry=self._retry or RetryPolicy(), concurrency=self.profile.export.concurrency,
                                       on_retry=self._on_retry)
         return self._client
 
