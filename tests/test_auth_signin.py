@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import stat
 from pathlib import Path
@@ -181,3 +182,48 @@ def test_non_loopback_redirect_uri_is_refused(tmp_path: Path, auth_sandbox: Sand
     profile = make_profile(tmp_path, auth_sandbox, redirect_uri="http://0.0.0.0:8400/callback")
     with pytest.raises(SignInError, match="loopback"):
         auth.begin_paste_sign_in(profile)
+
+
+async def test_no_token_in_logs_or_messages_over_a_whole_session(
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path,  # noqa: F811
+        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    caplog.set_level(logging.DEBUG)
+    profile = make_profile(tmp_path, auth_sandbox)
+    result = await _signed_in(profile)
+    messages = [repr(result)]
+    store, key = default_store(), auth.store_key(profile)
+    seen = [store.load(key)]
+    auth_sandbox.expire_all_tokens()
+    source = auth.token_source_for(profile, mint_interval=0)
+    await source.refresh_after_401(seen[0].access_token)  # type: ignore[union-attr]
+    seen.append(store.load(key))
+    messages.append(repr(source))
+    messages.append(repr(await auth.whoami(profile)))
+    auth_sandbox.expire_all_tokens()
+    spent = seen[-1]
+    assert spent is not None
+    async with httpx.AsyncClient() as client:  # another party spends the refresh token: invalid_grant next
+        await client.post(auth_sandbox.token_url, data={
+            "grant_type": "refresh_token", "refresh_token": spent.refresh_token,
+            "client_id": "outreach-tui-sandbox", "client_secret": "sandbox-secret"})
+    with pytest.raises(AuthRequired) as caught:
+        await auth.token_source_for(profile, mint_interval=0).refresh_after_401(spent.access_token)
+    messages.append(str(caught.value))
+    monkeypatch.setenv("OUTREACH_ACCESS_TOKEN", spent.access_token)
+    with pytest.raises(AuthRequired) as caught:
+        await auth.whoami(profile)
+    messages.append(str(caught.value))
+
+    secrets = {t for record in seen if record for t in (record.access_token, record.refresh_token) if t}
+    assert len(secrets) == 4
+    for secret in secrets | {"sandbox-secret"}:
+        assert secret not in caplog.text
+        assert all(secret not in message for message in messages), messages
+
+
+async def test_tls_verification_stays_on() -> None:
+    import ssl
+
+    async with auth._client() as client:
+        context = client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

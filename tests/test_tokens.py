@@ -3,6 +3,7 @@ persisted, one mint across processes, the mint throttle, invalid_grant, env over
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -76,10 +77,10 @@ def test_file_store_is_0600_atomic_and_keyed_by_profile_and_user(tmp_path: Path,
     assert store.forget(key) and store.load(key) is None
 
 
-def test_file_store_notice_is_given_once(signin_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
-    monkeypatch.setattr(tokens, "_notice_given", False)
+def test_file_store_notice_is_given_once(signin_env: Path) -> None:  # noqa: F811
     assert "0600" in (default_store().first_use_notice() or "")
-    monkeypatch.setattr(tokens, "_notice_given", False)  # a new process: the marker file remembers
+    assert default_store().first_use_notice() is None
+    tokens._notices_given.clear()  # as in a new process: the marker file remembers
     assert default_store().first_use_notice() is None
 
 
@@ -286,3 +287,26 @@ async def test_env_client_secret_is_used(tmp_path: Path, auth_sandbox: Sandbox, 
     with pytest.raises(AuthRequired, match="client credentials") as caught:
         await source.refresh_after_401(body["access_token"])
     assert "wrong-secret" not in str(caught.value)
+
+
+async def test_concurrent_refreshes_in_one_process_mint_once(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                             signin_env: Path) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    body = seed(profile, auth_sandbox)
+    auth_sandbox.expire_all_tokens()
+    mints = auth_sandbox.stats.token_mints
+    sources = [auth.token_source_for(profile, mint_interval=0) for _ in range(2)]
+    fresh = await asyncio.gather(*(sources[i % 2].refresh_after_401(body["access_token"]) for i in range(6)))
+    assert len(set(fresh)) == 1 and auth_sandbox.stats.token_mints == mints + 1
+
+
+async def test_env_refresh_chain_never_replaces_the_signed_in_user(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                                   signin_env: Path,  # noqa: F811
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = make_profile(tmp_path, auth_sandbox)
+    signed_in = seed(profile, auth_sandbox)
+    monkeypatch.setenv("OUTREACH_REFRESH_TOKEN", auth_sandbox.issue_token()["refresh_token"])
+    env_token = await auth.token_source_for(profile, mint_interval=0).access_token()
+    monkeypatch.delenv("OUTREACH_REFRESH_TOKEN")
+    assert env_token != signed_in["access_token"]
+    assert await auth.token_source_for(profile).access_token() == signed_in["access_token"]

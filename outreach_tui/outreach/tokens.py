@@ -212,7 +212,7 @@ def keyring_usable() -> bool:
 
 # ----- the store ------------------------------------------------------------------------------------------
 
-_notice_given = False
+_notices_given: set[Path] = set()  # token directories this process already told the user about
 
 
 class TokenStore:
@@ -273,10 +273,9 @@ class TokenStore:
 
     def first_use_notice(self) -> str | None:
         """A once-per-machine sentence telling the user that tokens go to a file (no keyring available)."""
-        global _notice_given
-        if not self.uses_file or _notice_given:
+        if not self.uses_file or self.directory in _notices_given:
             return None
-        _notice_given = True
+        _notices_given.add(self.directory)
         marker = self.directory / ".file-store-notice"
         if marker.exists():
             return None
