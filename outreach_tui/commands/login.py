@@ -96,10 +96,7 @@ def run_login(args: argparse.Namespace) -> int:
     if profile is None:
         return EXIT_USAGE
     try:
-        if args.no_browser:
-            result = _paste_login(profile)
-        else:
-            result = asyncio.run(_browser_login(profile, args.timeout))
+        result = _paste_login(profile) if args.no_browser else asyncio.run(_browser_login(profile, args.timeout))
     except KeyboardInterrupt:
         _say("Sign-in cancelled.")
         return EXIT_INTERRUPTED
