@@ -310,3 +310,14 @@ async def test_env_refresh_chain_never_replaces_the_signed_in_user(tmp_path: Pat
     monkeypatch.delenv("OUTREACH_REFRESH_TOKEN")
     assert env_token != signed_in["access_token"]
     assert await auth.token_source_for(profile).access_token() == signed_in["access_token"]
+
+
+async def test_tokens_from_before_the_profile_was_saved_are_found(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
+                                                                  signin_env: Path) -> None:  # noqa: F811
+    profile = make_profile(tmp_path, auth_sandbox)
+    body = auth_sandbox.issue_token()
+    unsaved = tokens.key_for(None, profile.destination.name)  # the wizard signs in, then saves the file
+    default_store().save(unsaved, TokenRecord.from_token_response(body, user=USER))
+    assert await auth.token_source_for(profile).access_token() == body["access_token"]
+    assert default_store().load(auth.store_key(profile)) is not None
+    assert auth.logout(profile) and default_store().load(unsaved) is None

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import math
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -92,6 +93,11 @@ def login_hint(profile: Profile) -> str:
 
 def store_key(profile: Profile) -> StoreKey:
     return key_for(profile.path, profile.destination.name)
+
+
+def _unsaved_key(profile: Profile) -> StoreKey | None:
+    """Where tokens went if the wizard signed in before the profile had a file (None: same key)."""
+    return key_for(None, profile.destination.name) if profile.path is not None else None
 
 
 def _is_loopback_url(url: str) -> bool:
@@ -290,9 +296,19 @@ class OAuthTokenSource:
 
     def _load(self) -> TokenRecord | None:
         record = self.store.load(self.key, self._account)
+        if record is None and self._seed is None:
+            record = self._adopt_unsaved()
         if self._seed is None or record is not None:
             return record
         return self._seed
+
+    def _adopt_unsaved(self) -> TokenRecord | None:
+        """Tokens stored while the profile had no file yet: move them under the file's key."""
+        unsaved = _unsaved_key(self.profile)
+        record = self.store.load(unsaved) if unsaved is not None else None
+        if record is not None:
+            self.store.save(self.key, record)
+        return record
 
     def _not_signed_in(self) -> AuthRequired:
         return AuthRequired(f"Not signed in to Outreach for {self.key.label}; "
@@ -436,8 +452,6 @@ def begin_paste_sign_in(profile: Profile) -> PendingSignIn:
 
 def _code_from_params(params: dict[str, str], pending: PendingSignIn) -> str:
     """The authorization code if the callback belongs to ``pending``; else SignInError saying why."""
-    import secrets
-
     if not secrets.compare_digest(params.get("state", ""), pending.state):
         raise SignInError("The sign-in callback does not belong to this sign-in (state mismatch); "
                           "start again")
@@ -604,4 +618,7 @@ async def whoami(profile: Profile, *, store: TokenStore | None = None) -> dict[s
 
 def logout(profile: Profile, *, store: TokenStore | None = None) -> bool:
     """Forget the profile's tokens. True when there was something to forget."""
-    return (store or default_store()).forget(store_key(profile))
+    store = store or default_store()
+    unsaved = _unsaved_key(profile)
+    forgot_unsaved = store.forget(unsaved) if unsaved is not None else False
+    return store.forget(store_key(profile)) or forgot_unsaved

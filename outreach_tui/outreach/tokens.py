@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 import os
 import re
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
@@ -27,6 +27,31 @@ from typing import Any, Protocol
 import platformdirs
 
 log = logging.getLogger(__name__)
+
+if sys.platform == "win32":  # pragma: no cover - the product targets POSIX; keep Windows importable
+    import msvcrt
+
+    def _try_lock(descriptor: int) -> bool:
+        try:
+            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+
+    def _unlock(descriptor: int) -> None:
+        msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
+else:
+    import fcntl
+
+    def _try_lock(descriptor: int) -> bool:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def _unlock(descriptor: int) -> None:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 APP_NAME = "outreach-tui"
 KEYRING_SERVICE = "outreach-tui"
@@ -292,17 +317,13 @@ class TokenStore:
         descriptor = os.open(self.directory / f"{key.slug}.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             delay = poll
-            while True:
-                try:
-                    fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 1.5, 0.25)
+            while not _try_lock(descriptor):
+                await asyncio.sleep(delay)
+                delay = min(delay * 1.5, 0.25)
             try:
                 yield
             finally:
-                fcntl.flock(descriptor, fcntl.LOCK_UN)
+                _unlock(descriptor)
         finally:
             os.close(descriptor)
 
