@@ -608,6 +608,8 @@ async def whoami(profile: Profile, *, store: TokenStore | None = None) -> dict[s
     async with _client() as client:
         try:
             info = await _token_info(client, profile, token)
+        except AuthUnreachable:
+            raise
         except AuthRequired:
             token = await source.refresh_after_401(token)  # one refresh, then the user must sign in
             info = await _token_info(client, profile, token)

@@ -15,8 +15,11 @@ class ScopeMissing(Exception):
     """The token lacks a scope the export needs (403 unauthorizedOauthScope). The message says which."""
 
 
-class AuthUnreachable(Exception):
-    """The OAuth token endpoint cannot be reached or keeps refusing for now (exit code 4)."""
+class AuthUnreachable(AuthRequired):
+    """The OAuth token endpoint cannot be reached or keeps refusing for now (exit code 4).
+
+    A subclass of AuthRequired so that code which only knows AuthRequired still stops cleanly (exit 3);
+    catch AuthUnreachable first to report exit 4."""
 
 
 class TokenSource(Protocol):
