@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from outreach_tui.outreach.tokens import DATA_DIR_ENV, STORE_ENV
+from outreach_tui.locations import DATA_DIR_ENV
+from outreach_tui.outreach.tokens import STORE_ENV
 from outreach_tui.profile import Profile, profile_from_dict, save_profile
 from outreach_tui.sandbox import Sandbox, SandboxConfig
 

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-import platformdirs
+from outreach_tui.locations import data_dir
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +53,7 @@ else:
     def _unlock(descriptor: int) -> None:
         fcntl.flock(descriptor, fcntl.LOCK_UN)
 
-APP_NAME = "outreach-tui"
 KEYRING_SERVICE = "outreach-tui"
-DATA_DIR_ENV = "OUTREACH_TUI_DATA_DIR"
 STORE_ENV = "OUTREACH_TUI_TOKEN_STORE"  # "file" forces the file store (e.g. a keyring that prompts)
 _DOC_VERSION = 1
 
@@ -125,11 +123,6 @@ class StoreKey:
 
 def key_for(profile_path: Path | None, destination: str) -> StoreKey:
     return StoreKey(str(profile_path.resolve()) if profile_path is not None else f"destination:{destination}")
-
-
-def data_dir() -> Path:
-    override = os.environ.get(DATA_DIR_ENV)
-    return Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME))
 
 
 def tokens_dir() -> Path:
