@@ -1,0 +1,137 @@
+"""The wizard's one door to the engine and core layers (sign-in, discovery, /types, runner, sandbox).
+
+Imports are lazy so that the app starts fast and a module still being written elsewhere shows up as one
+clear error in a modal instead of an import crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from outreach_tui.export import events
+from outreach_tui.profile import Profile
+
+Emit = Callable[[events.Event], None]
+
+
+def discover_source(path: Path, fmt: str | None) -> Any:
+    """Sample the input file (blocking: call from a thread worker)."""
+    from outreach_tui.xdm.discover import discover
+
+    return discover(path, fmt=fmt)
+
+
+async def sign_in(profile: Profile, open_browser: Callable[[str], Any], on_url: Callable[[str], Any]) -> Any:
+    from outreach_tui.outreach import auth
+
+    return await auth.sign_in(profile, open_browser=open_browser, on_url=on_url, timeout=300)
+
+
+async def whoami(profile: Profile) -> Any:
+    from outreach_tui.outreach import auth
+
+    return await auth.whoami(profile)
+
+
+def token_source(profile: Profile) -> Any:
+    from outreach_tui.outreach import auth
+
+    return auth.token_source_for(profile)
+
+
+async def custom_field_types(profile: Profile) -> dict[int, str | None]:
+    """``GET /types``: which custom fields the Outreach admin configured, with their labels."""
+    tokens = token_source(profile)
+    token = await tokens.access_token()
+    async with httpx.AsyncClient(timeout=15) as client:
+        response = await client.get(f"{profile.outreach.api_base}/types",
+                                    headers={"Authorization": f"Bearer {token}",
+                                             "Accept": "application/vnd.api+json"})
+    response.raise_for_status()
+    return parse_types(response.json())
+
+
+def parse_types(body: Any) -> dict[int, str | None]:
+    """Both shapes seen: ``data[].meta.validations.customN.label`` and ``data[].attributes.fieldName``."""
+    entries = body.get("data", []) if isinstance(body, dict) else body
+    configured: dict[int, str | None] = {}
+    for entry in entries or []:
+        validations = (entry.get("meta") or {}).get("validations") if isinstance(entry, dict) else None
+        for name, rules in (validations or {}).items():
+            digits = str(name).removeprefix("custom")
+            if digits.isdigit():
+                label = rules.get("label") if isinstance(rules, dict) else None
+                configured[int(digits)] = str(label) if label else None
+        if not isinstance(entry, dict):
+            continue
+        attrs = {**entry, **(entry.get("attributes") or {})}
+        raw = next((attrs[k] for k in ("fieldName", "name", "field", "customField", "id") if attrs.get(k)), None)
+        text = str(raw or "")
+        digits = text.removeprefix("custom")
+        if not digits.isdigit():
+            continue
+        label = attrs.get("label") or attrs.get("displayName") or attrs.get("title")
+        configured[int(digits)] = str(label) if label else None
+    return configured
+
+
+def make_runner(profile: Profile, emit: Emit, *, dry_run: bool = False, report_path: Path | None = None) -> Any:
+    """The same runner as ``--run``; it finds its tokens itself (token store or environment)."""
+    from outreach_tui.export.runner import ExportRunner, RunOptions
+
+    return ExportRunner(profile, RunOptions(dry_run=dry_run, report_path=report_path), emit=emit)
+
+
+async def call(method: Callable[[], Any]) -> None:
+    """Runner controls may be plain or async methods; accept both."""
+    result = method()
+    if inspect.isawaitable(result):
+        await result
+
+
+@contextlib.contextmanager
+def sandbox(seed: str | None = "demo") -> Iterator[Any]:
+    from outreach_tui.sandbox import SandboxConfig, start_sandbox
+
+    with start_sandbox(SandboxConfig(port=0, seed=seed)) as running:
+        yield running
+
+
+def use_sandbox(profile: Profile, running: Any) -> None:
+    """Point the profile's Outreach settings at a running sandbox (its client secret is public)."""
+    from outreach_tui.sandbox.config import DEFAULT_CLIENT_ID
+
+    profile.outreach.api_base = running.api_base
+    profile.outreach.authorize_url = running.authorize_url
+    profile.outreach.token_url = running.token_url
+    profile.outreach.client_id = DEFAULT_CLIENT_ID
+
+
+def token_key(profile: Profile) -> Any:
+    from outreach_tui.outreach import auth
+
+    return auth.store_key(profile)
+
+
+def carry_tokens(old_key: Any, profile: Profile) -> Any:
+    """Tokens are stored per profile (its path, or its destination name before the first save). The wizard
+    signs in before either is final, so the sign-in follows the draft: moved from an unsaved draft's key,
+    copied from a saved profile's. Returns the profile's key."""
+    from outreach_tui.outreach.tokens import default_store
+
+    new_key = token_key(profile)
+    if old_key is None or new_key == old_key:
+        return new_key
+    store = default_store()
+    record = store.load(old_key)
+    if record is not None and store.load(new_key) is None:
+        store.save(new_key, record)
+        if str(old_key.label).startswith("destination:"):
+            store.forget(old_key)
+    return new_key

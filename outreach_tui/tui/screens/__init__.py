@@ -1,0 +1,1 @@
+"""Screens: the wizard and its modals."""

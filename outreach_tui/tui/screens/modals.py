@@ -1,0 +1,168 @@
+"""Modal screens: errors, confirmations, a diagnostic's details, save-as and help."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from outreach_tui.diagnostics import Diagnostic
+
+
+class Dialog(ModalScreen[bool]):
+    BINDINGS = [Binding("escape", "dismiss_false", "Close", id="dialog.close")]
+    DEFAULT_CSS = """
+    Dialog { align: center middle; }
+    Dialog > Vertical { width: 76; max-width: 95%; height: auto; max-height: 90%; border: thick $primary;
+                        background: $surface; padding: 0 1; }
+    Dialog .dialog-title { text-style: bold; margin-bottom: 1; }
+    Dialog .buttons { height: auto; margin-top: 1; }
+    Dialog .buttons Button { margin-right: 2; }
+    Dialog VerticalScroll { height: auto; max-height: 16; }
+    """
+
+    def action_dismiss_false(self) -> None:
+        self.dismiss(False)
+
+
+class ErrorModal(Dialog):
+    """The one place worker errors end up: a message a user can act on, never a traceback."""
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="error-dialog"):
+            yield Label(Text(self.title_text), classes="dialog-title")
+            with VerticalScroll():
+                yield Static(Text(self.message), id="error-message")
+            with Horizontal(classes="buttons"):
+                yield Button("OK", id="ok", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.dismiss(True)
+
+
+class ConfirmModal(Dialog):
+    def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
+        super().__init__()
+        self.question, self.yes, self.no = question, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-dialog"):
+            yield Static(Text(self.question), classes="dialog-title")
+            with Horizontal(classes="buttons"):
+                yield Button(self.yes, id="yes", variant="error", compact=True)
+                yield Button(self.no, id="no", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _answer(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+
+class DiagnosticModal(Dialog):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__()
+        self.diagnostic = diagnostic
+
+    def compose(self) -> ComposeResult:
+        d = self.diagnostic
+        table = Table.grid(padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        for label, value in (("Prospect", str(d.prospect_id)), ("HTTP status", str(d.status or "not sent")),
+                             ("Error", d.error_id), ("Field", d.field or "—"), ("From", d.origin or "—"),
+                             ("Detail", d.detail), ("Hint", d.hint or "—")):
+            table.add_row(label, Text(value))
+        with Vertical(id="diagnostic-dialog"):
+            yield Label(f"Prospect {d.prospect_id} failed", classes="dialog-title")
+            with VerticalScroll():
+                yield Static(table)
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="ok", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.dismiss(True)
+
+
+class SaveAsModal(ModalScreen[str | None]):
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="save-as.cancel")]
+    DEFAULT_CSS = Dialog.DEFAULT_CSS.replace("Dialog", "SaveAsModal")
+
+    def __init__(self, suggestion: str) -> None:
+        super().__init__()
+        self.suggestion = suggestion
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Save the profile as", classes="dialog-title")
+            yield Input(self.suggestion, id="save-as-path", placeholder="profile.toml")
+            yield Static("", id="save-as-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Save", id="save-as-ok", variant="primary", compact=True)
+                yield Button("Cancel", id="save-as-cancel", compact=True)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#save-as-ok")
+    def _save(self) -> None:
+        path = self.query_one("#save-as-path", Input).value.strip()
+        if not path.endswith(".toml"):
+            self.query_one("#save-as-error", Static).update(Text("the file name must end in .toml",
+                                                                 style="bold red"))
+            return
+        self.dismiss(path)
+
+    @on(Button.Pressed, "#save-as-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+HELP = """\
+outreach-tui builds a TOML profile step by step, then exports it.
+
+Keys
+  F2 / F3         previous / next step (Next checks the step first)
+  ctrl+s          save the profile (Save as… on the Review step)
+  ctrl+p          command palette: jump to a step, save, export, pause, ...
+  tab / shift+tab move between fields; enter on a table row edits it
+  ctrl+q          quit (asks first when there are unsaved changes)
+  F1              this help
+
+Steps
+  Connect       sign in with Outreach, or start the built-in sandbox
+  Destination   name, description and alerts
+  Source        the XDM profile file; Discover samples it
+  Mapping       identity namespace, then XDM path → Outreach attribute rows
+  Segments      give each exported segment a mapping ID N (status → customN)
+  Review        the TOML; save; dry-run preview of the payloads
+  Export        the live panel: progress, budget, throttling, diagnostics
+
+Headless: outreach-tui --run PROFILE.toml runs the same export without a screen."""
+
+
+class HelpScreen(Dialog):
+    BINDINGS = [*Dialog.BINDINGS, Binding("f1", "dismiss_false", "Close", id="help.close")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-dialog"):
+            yield Label("Help", classes="dialog-title")
+            with VerticalScroll():
+                yield Static(HELP)
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="ok", variant="primary", compact=True)
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.dismiss(True)
