@@ -32,6 +32,7 @@ __all__ = [
 Format = Literal["jsonl", "json", "csv"]
 
 _BOM = codecs.BOM_UTF8
+_READ_BUFFER = 1 << 20  # fewer read syscalls and copies for line iteration than the 8 KiB default
 _JSON_TYPE_NAMES = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
@@ -85,7 +86,7 @@ def _first_significant_byte(path: Path) -> bytes:
 
 def _open_binary(path: Path) -> IO[bytes]:
     try:
-        return path.open("rb")
+        return path.open("rb", buffering=_READ_BUFFER)
     except FileNotFoundError:
         raise InputError(
             f"{path}: file not found; check [source] path in the profile or pass --input FILE"
