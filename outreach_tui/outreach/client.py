@@ -23,8 +23,8 @@ from outreach_tui.outreach.retry import RetryPolicy
 
 JSON_API = "application/vnd.api+json"
 MAX_RATE_LIMITED = 20  # 429s one request may meet before it fails (the limiter waits out each one)
-MAX_RETRY_AFTER = 300.0  # longest maintenance pause (503 Retry-After) honoured per retry
 IDS_PER_QUERY = 100  # filter[id]=1,2,... stays well below URL length limits
+PAGE_SIZE = 100  # prospects per page of GET /prospects (links.next gives the rest)
 TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=None)  # waiting for a free pooled connection is fine
 LOGIN_HINT = "outreach-tui login PROFILE.toml"
 
@@ -137,9 +137,7 @@ class OutreachClient:
             outcome.rate_limited,
         )
 
-    async def get_prospects(
-        self, ids: list[int], fields: list[str] | None = None
-    ) -> dict[int, dict[str, Any]]:
+    async def get_prospects(self, ids: list[int], fields: list[str] | None = None) -> dict[int, dict[str, Any]]:
         """The attributes of the given prospects that exist and are visible (missing ids are absent)."""
         found: dict[int, dict[str, Any]] = {}
         unique = list(dict.fromkeys(ids))
@@ -147,7 +145,7 @@ class OutreachClient:
             chunk = unique[start : start + IDS_PER_QUERY]
             params: dict[str, str] = {
                 "filter[id]": ",".join(str(i) for i in chunk),
-                "page[size]": str(len(chunk)),
+                "page[size]": str(min(len(chunk), PAGE_SIZE)),
             }
             if fields:
                 params["fields[prospect]"] = ",".join(fields)
@@ -232,7 +230,8 @@ class OutreachClient:
             failures += 1
             if not self.retry.has_attempts_left(failures):
                 return _Outcome(response, attempts, rate_limited, errors)
-            delay = max(self.retry.delay(failures), _retry_after_seconds(response))
+            # a 503 maintenance answer says when to come back; the policy's ceiling still bounds the wait
+            delay = max(self.retry.delay(failures), min(_retry_after_seconds(response), self.retry.max_delay))
             await self._pause(prospect_id, failures, delay, f"HTTP {status} {errors[0].id}")
 
     async def _send(
@@ -243,15 +242,11 @@ class OutreachClient:
             headers["Content-Type"] = JSON_API
         return await self._http.request(method, url, content=content, params=params, headers=headers)
 
-    async def _get_json(
-        self, url: str, *, scope: str | None, params: dict[str, str] | None = None
-    ) -> dict[str, Any]:
+    async def _get_json(self, url: str, *, scope: str | None, params: dict[str, str] | None = None) -> dict[str, Any]:
         outcome = await self._request("GET", url, params=params, scope=scope)
         response = outcome.response
         if response is None or not response.is_success:
-            raise OutreachRequestFailed(
-                _without_query(url), response.status_code if response else None, outcome.errors
-            )
+            raise OutreachRequestFailed(_without_query(url), response.status_code if response else None, outcome.errors)
         try:
             parsed = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -332,9 +327,10 @@ def _scope_message(scope: str | None, errors: list[ApiError], login_hint: str) -
 def _retry_after_seconds(response: httpx.Response) -> float:
     value = response.headers.get("retry-after", "")
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER)
+        seconds = float(value)
     except ValueError:
         return 0.0
+    return seconds if 0 < seconds < float("inf") else 0.0
 
 
 def _describe_transport_error(exc: httpx.TransportError) -> str:

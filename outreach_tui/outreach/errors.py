@@ -188,9 +188,7 @@ def _is_email_problem(error: ApiError) -> bool:
     return "email" in detail and ("taken" in detail or "excluded" in detail)
 
 
-def _hint(
-    prospect_id: int, status: int | None, error: ApiError, field: str | None, origin: str | None
-) -> str:
+def _hint(prospect_id: int, status: int | None, error: ApiError, field: str | None, origin: str | None) -> str:
     source = f" (from {origin})" if origin else ""
     if status is None:
         return "Outreach did not answer (connection refused, dropped or timed out); the next run retries it."
@@ -206,9 +204,7 @@ def _hint(
     if status == 415:
         return "Outreach refused the request's Content-Type; this is a bug in outreach-tui, please report it."
     if status == 409:
-        return (
-            "Outreach reported a conflict (the prospect changed or is locked, e.g. mid-merge); rerun later."
-        )
+        return "Outreach reported a conflict (the prospect changed or is locked, e.g. mid-merge); rerun later."
     if status == 429:
         return "Outreach's rate limit was still exceeded after retries; lower budget_per_hour or rerun later."
     if status >= 500:
@@ -254,5 +250,5 @@ def _rejected_value_hint(error: ApiError, field: str | None, origin: str | None,
 
 
 def _is_type_mismatch(detail: str) -> bool:
-    markers = ("is not a", "must be", "not included in the list", "invalid", "can't be blank")
+    markers = ("is not a number", "is not a valid", "must be", "not included in the list", "can't be blank")
     return any(marker in detail for marker in markers)

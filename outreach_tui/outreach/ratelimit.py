@@ -7,7 +7,7 @@ where we stand on every response (``X-RateLimit-Limit/Remaining/Reset``). The li
 - subtracts requests still in flight from the server's ``Remaining`` (they will be counted too), so that a
   burst at the end of a window does not overshoot;
 - spreads the last few requests of a window until its reset instead of bursting into a 429;
-- after a 429 (or a 503 with ``Retry-After``) lets nothing through, for any task, until the reset.
+- after a 429 lets nothing through, for any task, until the reset.
 
 Every task calls ``acquire()`` before a request and exactly one of ``observe()`` (a response arrived) or
 ``abandon()`` (no response: connection error) after it. Waiting tasks queue in FIFO order.
@@ -64,7 +64,7 @@ class RateLimiter:
         self._spent_total = 0
         self._spread_share = spread_share
         self._in_flight = 0
-        self._blocked_until: float | None = None  # set by a 429 / 503 Retry-After: nobody sends before it
+        self._blocked_until: float | None = None  # set by a 429: nobody sends before it
         self._last_grant: float | None = None
         self._observed_any = False
         self._lock = asyncio.Lock()
@@ -116,10 +116,6 @@ class RateLimiter:
             self._throttle_after_429(now, lowered, reset, body)
         elif remaining is not None:
             self._learn_remaining(now, remaining, reset)
-        if status == 503 and "retry-after" in lowered:
-            until = _retry_after(lowered["retry-after"], now)
-            if until is not None:
-                self._block(now, until, "Outreach is under maintenance (503)")
         self._changed.set()
 
     def abandon(self) -> None:
@@ -156,7 +152,7 @@ class RateLimiter:
         """When only a few requests remain in the window, space them out until the reset."""
         if self.reset_at is None or self.limit is None or self._last_grant is None:
             return 0.0
-        if available > max(1, math.ceil(self.limit * self._spread_share)):
+        if available > math.ceil(self.limit * self._spread_share):
             return 0.0
         spacing = (self.reset_at - self._last_grant) / (available + 1)
         return self._last_grant + spacing - now
@@ -183,9 +179,7 @@ class RateLimiter:
             # the same window: answers arrive out of order, the lowest count is the latest truth
             self.remaining = remaining if self.remaining is None else min(self.remaining, remaining)
 
-    def _throttle_after_429(
-        self, now: float, headers: Mapping[str, str], reset: float | None, body: bytes
-    ) -> None:
+    def _throttle_after_429(self, now: float, headers: Mapping[str, str], reset: float | None, body: bytes) -> None:
         candidates = [
             _retry_after(headers.get("retry-after"), now),
             reset,
@@ -195,9 +189,7 @@ class RateLimiter:
         until = max(known) if known else (self.reset_at if self.reset_at and self.reset_at > now else None)
         until = until if until is not None else now + DEFAULT_THROTTLE
         until = max(until, now + MIN_THROTTLE) if until <= now else until
-        self.remaining = 0
-        if self.reset_at is None or until > self.reset_at:
-            self.reset_at = until
+        self.remaining, self.reset_at = 0, until  # the 429 is the latest word on when the window resets
         self._block(now, until, "Outreach rate limit (429)")
 
     def _block(self, now: float, until: float, reason: str) -> None:
