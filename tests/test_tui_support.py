@@ -9,9 +9,9 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 
+from rich.console import Console
 from textual import events
 from textual.pilot import Pilot
-from rich.console import Console
 from textual.widgets import Input, Static
 
 from outreach_tui.profile import Profile, profile_from_dict, save_profile

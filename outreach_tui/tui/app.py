@@ -9,11 +9,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import on
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.worker import Worker, WorkerState
 
 from outreach_tui.profile import Destination, Profile, ProfileError, Source, load_profile
@@ -43,7 +43,7 @@ class OutreachApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "outreach-tui"
     COMMANDS = App.COMMANDS | {WizardCommands}
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
@@ -114,7 +114,7 @@ class OutreachApp(App[int]):
     def ensure_sandbox(self) -> Any:
         if self.sandbox is None:
             try:
-                self.sandbox = self._sandbox_stack.enter_context(backend.sandbox("demo"))
+                self.sandbox = self._sandbox_stack.enter_context(backend.sandbox())
             except Exception as error:  # shown, never a crash
                 self.show_error("Could not start the sandbox", friendly(error))
                 return None

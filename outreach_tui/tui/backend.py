@@ -16,11 +16,12 @@ import httpx
 
 from outreach_tui.export import events
 from outreach_tui.profile import Profile
+from outreach_tui.xdm.records import Format
 
 Emit = Callable[[events.Event], None]
 
 
-def discover_source(path: Path, fmt: str | None) -> Any:
+def discover_source(path: Path, fmt: Format | None) -> Any:
     """Sample the input file (blocking: call from a thread worker)."""
     from outreach_tui.xdm.discover import discover
 
@@ -96,10 +97,10 @@ async def call(method: Callable[[], Any]) -> None:
 
 
 @contextlib.contextmanager
-def sandbox(seed: str | None = "demo") -> Iterator[Any]:
+def sandbox() -> Iterator[Any]:
     from outreach_tui.sandbox import SandboxConfig, start_sandbox
 
-    with start_sandbox(SandboxConfig(port=0, seed=seed)) as running:
+    with start_sandbox(SandboxConfig(port=0, seed="demo")) as running:
         yield running
 
 

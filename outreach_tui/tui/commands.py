@@ -32,13 +32,13 @@ class WizardCommands(Provider):
             ("Pause export", screen.action_pause, ""),
             ("Resume export", screen.action_resume, ""),
             ("Cancel export", screen.action_cancel_export, "in-flight requests finish; the rest stay pending"),
-            ("Help", self.app.action_help, "keys and steps"),
+            ("Help", screen.wizard_app.action_help, "keys and steps"),
         ]
         return commands
 
     async def discover(self) -> Hits:
         for name, callback, help_text in self._commands():
-            yield Hit(1.0, name, callback, help=help_text)  # type: ignore[arg-type]
+            yield Hit(1.0, name, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
@@ -15,7 +17,7 @@ from outreach_tui.diagnostics import Diagnostic
 
 
 class Dialog(ModalScreen[bool]):
-    BINDINGS = [Binding("escape", "dismiss_false", "Close", id="dialog.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss_false", "Close", id="dialog.close")]
     DEFAULT_CSS = """
     Dialog { align: center middle; }
     Dialog > Vertical { width: 76; max-width: 95%; height: auto; max-height: 90%; border: thick $primary;
@@ -98,7 +100,7 @@ class DiagnosticModal(Dialog):
 
 
 class SaveAsModal(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel", id="save-as.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="save-as.cancel")]
     DEFAULT_CSS = Dialog.DEFAULT_CSS.replace("Dialog", "SaveAsModal")
 
     def __init__(self, suggestion: str) -> None:
@@ -153,7 +155,7 @@ Headless: outreach-tui --run PROFILE.toml runs the same export without a screen.
 
 
 class HelpScreen(Dialog):
-    BINDINGS = [*Dialog.BINDINGS, Binding("f1", "dismiss_false", "Close", id="help.close")]
+    BINDINGS: ClassVar[list[BindingType]] = [*Dialog.BINDINGS, Binding("f1", "dismiss_false", "Close", id="help.close")]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog"):

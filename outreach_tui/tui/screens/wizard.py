@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Footer, Static
@@ -26,6 +26,7 @@ from outreach_tui.tui.widgets.mapping import MappingStep
 from outreach_tui.tui.widgets.review import ReviewStep
 from outreach_tui.tui.widgets.segments import SegmentsStep
 from outreach_tui.tui.widgets.source import SourceStep
+from outreach_tui.xdm.records import Format
 
 if TYPE_CHECKING:
     from outreach_tui.tui.app import OutreachApp
@@ -34,7 +35,7 @@ STEPS = ("connect", "destination", "source", "mapping", "segments", "review", "e
 
 
 class WizardScreen(Screen[None]):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f2", "back", "Back", id="wizard.back"),
         Binding("f3", "next", "Next", id="wizard.next"),
         Binding("ctrl+s", "save", "Save", id="wizard.save"),
@@ -77,6 +78,22 @@ class WizardScreen(Screen[None]):
         for step in self.steps():
             step.load(self.draft)
         self.show_step("connect")
+        if self.draft.outreach.client_id:
+            self.token_key = backend.token_key(self.draft)
+            self.run_worker(self._who_is_signed_in(self.draft.model_copy(deep=True)), group="whoami",
+                            exit_on_error=False)
+
+    async def _who_is_signed_in(self, profile: Profile) -> None:
+        """Show who is signed in already; not being signed in is normal here, not an error."""
+        try:
+            info = await backend.whoami(profile)
+        except Exception:
+            return
+        from outreach_tui.outreach.auth import missing_scopes
+
+        scopes = list(info.get("scopes") or [])
+        self.post_message(SignedIn(str(info.get("user") or "an unknown user"), scopes,
+                                   missing_scopes(profile, scopes) if scopes else []))
 
     # ----- steps ---------------------------------------------------------------------------------------
 
@@ -223,12 +240,12 @@ class WizardScreen(Screen[None]):
             self.query_one(ConnectStep).show_url(url)
 
         result = await backend.sign_in(profile, open_browser=self.app.open_url, on_url=on_url)
-        self.post_message(SignedIn(str(result.user or 'an unknown user'), list(result.scopes), list(result.missing_scopes)))
+        self.post_message(SignedIn(str(result.user or "an unknown user"), list(result.scopes),
+                                   list(result.missing_scopes)))
 
     @on(SignedIn)
     def _signed_in(self, message: SignedIn) -> None:
         self.query_one(ConnectStep).show_signed_in(message.user, message.scopes, message.missing_scopes)
-        self.notify(f"Signed in as {message.user}", markup=False)
 
     @on(Button.Pressed, "#cancel-sign-in")
     def action_cancel_sign_in(self) -> None:
@@ -256,7 +273,7 @@ class WizardScreen(Screen[None]):
         self.wizard_app.run_worker(lambda: self._discover(path, fmt), thread=True, group="discover",
                                    exclusive=True, exit_on_error=False, name="Discovery")
 
-    def _discover(self, path: Path, fmt: str | None) -> None:
+    def _discover(self, path: Path, fmt: Format | None) -> None:
         self.post_message(SourceDiscovered(backend.discover_source(path, fmt)))
 
     @on(SourceDiscovered)
