@@ -143,19 +143,14 @@ class OutreachClient:
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), IDS_PER_QUERY):
             chunk = unique[start : start + IDS_PER_QUERY]
-            params: dict[str, str] = {
-                "filter[id]": ",".join(str(i) for i in chunk),
-                "page[size]": str(min(len(chunk), PAGE_SIZE)),
-            }
-            if fields:
-                params["fields[prospect]"] = ",".join(fields)
+            params: dict[str, str] | None = _prospects_query(chunk, fields)
             url: str | None = f"{self.api_base}/prospects"
             while url is not None:
                 page = await self._get_json(url, params=params, scope="prospects.read")
                 for resource in page.get("data") or []:
                     if isinstance(resource, dict) and str(resource.get("id", "")).isdigit():
                         found[int(resource["id"])] = dict(resource.get("attributes") or {})
-                url, params = self._next_page(page), {}
+                url, params = self._next_page(page), None  # links.next carries the whole query
         return found
 
     # -- account ------------------------------------------------------------------------------------------
@@ -283,22 +278,39 @@ class OutreachClient:
 
 # -- helpers ------------------------------------------------------------------------------------------------
 def custom_fields_from_types(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Read a /types body leniently (its shape is unconfirmed): ``customN`` -> type, label, the rest."""
+    """The prospect custom fields of a GET /types body, as the OpenAPI document describes it::
+
+        {"data": [{"type": "prospect", "meta": {"validations": {"custom4": {"type": "inclusion",
+            "required": false, "label": "...", "definition": ["a", "b"]}}}}]}
+
+    -> ``{"custom4": {"type": "inclusion", "label": "...", "required": False, "definition": [...]}}``.
+    Other objects (account, opportunity, ...) and names that are not ``custom1..150`` are skipped.
+    """
     result: dict[str, dict[str, Any]] = {}
-    entries = body.get("data") if isinstance(body.get("data"), list) else []
-    for entry in entries or []:
-        if not isinstance(entry, dict):
+    entries = body.get("data")
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or str(entry.get("type", "")).lower() != "prospect":
             continue
-        attrs = {**entry, **(entry.get("attributes") or {})}
-        key = next((attrs[k] for k in ("fieldName", "name", "field", "id") if attrs.get(k)), None)
-        name = _custom_name(key)
-        if name is None:
-            continue
-        kind = attrs.get("validationType") or attrs.get("validation") or attrs.get("kind") or "string"
-        extra = {k: v for k, v in attrs.items() if k not in ("attributes", "relationships", "links")}
-        label = attrs.get("label") or attrs.get("title") or name
-        result[name] = {**extra, "type": str(kind), "label": str(label)}
+        meta = entry.get("meta")
+        validations = meta.get("validations") if isinstance(meta, dict) else None
+        for raw_name, rule in (validations or {}).items():
+            name = _custom_name(raw_name)
+            if name is None or not isinstance(rule, dict):
+                continue
+            result[name] = {
+                **rule,
+                "type": str(rule.get("type") or "string"),
+                "label": str(rule.get("label") or name),
+                "required": bool(rule.get("required", False)),
+            }
     return result
+
+
+def _prospects_query(ids: list[int], fields: list[str] | None) -> dict[str, str]:
+    query = {"filter[id]": ",".join(str(i) for i in ids), "page[size]": str(min(len(ids), PAGE_SIZE))}
+    if fields:
+        query["fields[prospect]"] = ",".join(fields)
+    return query
 
 
 def _custom_name(value: Any) -> str | None:
