@@ -252,7 +252,5 @@ def _patch_attributes(raw: bytes, url_id: str, headers: dict[str, str]) -> dict[
         return bad(409, "resourceIdMismatch", "Resource ID Mismatch", detail, "/data/id")
     attributes = data.get("attributes", {})
     if not isinstance(attributes, dict):
-        return bad(
-            400, "invalidRequest", "Invalid Request", "'attributes' must be an object.", "/data/attributes"
-        )
+        return bad(400, "invalidRequest", "Invalid Request", "'attributes' must be an object.", "/data/attributes")
     return attributes

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -20,13 +21,15 @@ from outreach_tui.sandbox.oauth import OAuthServer
 from outreach_tui.sandbox.state import SandboxState
 
 PROSPECT_PATH = re.compile(r"^/api/v2/prospects/[^/]+$")
+PROSPECT_ROUTE = "/api/v2/prospects/{id}"
+Endpoint = Callable[[Request], Awaitable[Response]]
 SANDBOX_PREFIX = "/_sandbox/"
 
 
 def route_of(path: str) -> str:
     """The route template a path belongs to, for the per-route counters."""
     if PROSPECT_PATH.match(path):
-        return "/api/v2/prospects/{id}"
+        return PROSPECT_ROUTE
     if path.startswith("/_sandbox/prospects/"):
         return "/_sandbox/prospects/{id}"
     return path.rstrip("/") or "/"
@@ -89,9 +92,7 @@ class InspectionApi:
             return _json({"error": str(exc)}, 400)
         self.state.set_faults(body.error_rate, body.drop_rate, body.latency_ms)
         state = self.state
-        return _json(
-            {"errorRate": state.error_rate, "dropRate": state.drop_rate, "latencyMs": state.latency_ms}
-        )
+        return _json({"errorRate": state.error_rate, "dropRate": state.drop_rate, "latencyMs": state.latency_ms})
 
     async def expire_tokens(self, request: Request) -> Response:
         self.state.expire_all_tokens()
@@ -109,9 +110,10 @@ class InspectionApi:
 class Instrumented:
     """Pure ASGI wrapper (no BaseHTTPMiddleware: it costs throughput): counters, latency, dropped links."""
 
-    def __init__(self, app: ASGIApp, state: SandboxState) -> None:
+    def __init__(self, app: ASGIApp, state: SandboxState, patch: Endpoint) -> None:
         self.app = app
         self.state = state
+        self.patch = patch
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -138,6 +140,11 @@ class Instrumented:
                     status = message["status"]
                 await send(message)
 
+            if method == "PATCH" and route == PROSPECT_ROUTE:  # the hot path skips the router's matching
+                scope["path_params"] = {"id": path.rsplit("/", 1)[1]}
+                response = await self.patch(Request(scope, receive))
+                await response(scope, receive, counting_send)
+                return
             await self.app(scope, receive, counting_send)
         finally:
             state.leave(method, route, status)
@@ -158,4 +165,4 @@ async def _drop(send: Send) -> None:
 
 def build_app(state: SandboxState, api: OutreachApi) -> ASGIApp:
     routes = [*api.routes(), *OAuthServer(state).routes(), *InspectionApi(state).routes()]
-    return Instrumented(Starlette(routes=routes), state)
+    return Instrumented(Starlette(routes=routes), state, api.patch_prospect)

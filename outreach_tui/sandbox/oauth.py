@@ -52,9 +52,7 @@ def pkce_s256(verifier: str) -> str:
 
 def with_query(uri: str, params: dict[str, str | None]) -> str:
     parts = urlsplit(uri)
-    query = parse_qsl(parts.query, keep_blank_values=True) + [
-        (k, v) for k, v in params.items() if v is not None
-    ]
+    query = parse_qsl(parts.query, keep_blank_values=True) + [(k, v) for k, v in params.items() if v is not None]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -111,9 +109,7 @@ class OAuthServer:
             return error_page(400, "The redirect URI is not registered for this application.")
         state = q.get("state")
         if q.get("response_type") != "code":
-            return RedirectResponse(
-                with_query(redirect_uri, {"error": "unsupported_response_type", "state": state})
-            )
+            return RedirectResponse(with_query(redirect_uri, {"error": "unsupported_response_type", "state": state}))
         challenge = q.get("code_challenge")
         if challenge and q.get("code_challenge_method", "plain") != "S256":
             return RedirectResponse(with_query(redirect_uri, {"error": "invalid_request", "state": state}))
@@ -156,9 +152,7 @@ class OAuthServer:
     async def token(self, request: Request) -> Response:
         form = await form_or_json(request)
         client_id, secret = self._client_credentials(request, form)
-        if client_id != self.config.client_id or not secrets.compare_digest(
-            secret, self.config.client_secret
-        ):
+        if client_id != self.config.client_id or not secrets.compare_digest(secret, self.config.client_secret):
             return oauth_error(401, "invalid_client", "Client authentication failed.")
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":

@@ -48,29 +48,21 @@ def rate_limit_exceeded(limit: int, reset: float) -> dict[str, Any]:
 
 
 def not_found(prospect_id: str) -> dict[str, Any]:
-    return error(
-        404, "resourceNotFound", "Resource Not Found", f"Could not find 'prospect' with ID '{prospect_id}'."
-    )
+    return error(404, "resourceNotFound", "Resource Not Found", f"Could not find 'prospect' with ID '{prospect_id}'.")
 
 
 def scope_missing(scope: str) -> dict[str, Any]:
-    detail = (
-        f"Your OAuth token does not include the scope required for this action ('{scope}')."  # unconfirmed
-    )
+    detail = f"Your OAuth token does not include the scope required for this action ('{scope}')."  # unconfirmed
     return error(403, "unauthorizedOauthScope", "Unauthorized OAuth Scope", detail)
 
 
 FAULT_BODIES: dict[int, dict[str, Any]] = {
     500: error(500, "internalServerError", "Internal Server Error", "An unexpected error occurred."),
     502: error(502, "badGateway", "Bad Gateway", "The upstream service did not answer."),
-    503: error(
-        503, "scheduledServerMaintenance", "Scheduled Server Maintenance", "Outreach is under maintenance."
-    ),
+    503: error(503, "scheduledServerMaintenance", "Scheduled Server Maintenance", "Outreach is under maintenance."),
 }
 
 
 def oauth_error(status: int, code: str, description: str) -> Response:
     body = orjson.dumps({"error": code, "error_description": description})
-    return Response(
-        body, status_code=status, media_type="application/json", headers={"Cache-Control": "no-store"}
-    )
+    return Response(body, status_code=status, media_type="application/json", headers={"Cache-Control": "no-store"})

@@ -169,9 +169,7 @@ class Sandbox:
             sock.bind((self.config.host, self.config.port))
         except OSError as exc:
             sock.close()
-            raise SandboxError(
-                f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror}"
-            ) from exc
+            raise SandboxError(f"cannot listen on {self.config.host}:{self.config.port}: {exc.strerror}") from exc
         sock.listen(2048)
         sock.setblocking(False)
         self._socket = sock
@@ -189,6 +187,8 @@ class Sandbox:
             log_config=None,  # never reconfigure the host program's logging
             log_level="warning",
             access_log=False,
+            proxy_headers=False,  # loopback: no proxy to trust, and one middleware less per request
+            server_header=False,
             timeout_keep_alive=30,
             backlog=2048,
         )

@@ -24,9 +24,19 @@ REFRESH_TTL = 14 * 24 * 3600.0  # refresh tokens live 14 days (API-NOTES)
 UNLIMITED = 1_000_000_000  # the limit reported in X-RateLimit-* headers when rate_limit=0
 
 
+_second_cache: tuple[int, str] = (-1, "")
+
+
 def iso_now(now: float | None = None) -> str:
-    moment = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """``2026-11-28T16:46:05.176Z``; the seconds part is cached (PATCH stamps updatedAt on every call)."""
+    global _second_cache
+    moment = time.time() if now is None else now
+    second = int(moment)
+    cached_second, prefix = _second_cache
+    if second != cached_second:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _second_cache = (second, prefix)
+    return f"{prefix}{int((moment - second) * 1000):03d}Z"
 
 
 @dataclass(slots=True)
@@ -87,16 +97,13 @@ class SandboxStats:
         return sum(
             n
             for (m, r, s), n in self.requests.items()
-            if (method is None or m == method)
-            and (route is None or r == route)
-            and (status is None or s == status)
+            if (method is None or m == method) and (route is None or r == route) and (status is None or s == status)
         )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "requests": [
-                {"method": m, "route": r, "status": s, "count": n}
-                for (m, r, s), n in sorted(self.requests.items())
+                {"method": m, "route": r, "status": s, "count": n} for (m, r, s), n in sorted(self.requests.items())
             ],
             "patchCount": self.patch_count,
             "rateLimited": self.rate_limited,
@@ -230,9 +237,7 @@ class SandboxState:
             self.validator = validator
 
     # -- tokens ---------------------------------------------------------------------------------------
-    def mint(
-        self, user: str, client_id: str, scopes: frozenset[str], ttl: int | None = None
-    ) -> dict[str, Any]:
+    def mint(self, user: str, client_id: str, scopes: frozenset[str], ttl: int | None = None) -> dict[str, Any]:
         """Issue an access + refresh token pair (caller checked the throttle); the /oauth/token body."""
         now = time.time()
         lifetime = ttl if ttl is not None else self.config.token_ttl

@@ -33,9 +33,7 @@ class CustomType:
     """One entry of GET /types: a custom field with an admin-configured validation."""
 
     number: int
-    validation_type: (
-        str  # string | numerical | date | date_time | boolean | inclusion | multi_inclusion | url ...
-    )
+    validation_type: str  # string | numerical | date | date_time | boolean | inclusion | multi_inclusion | url ...
     options: tuple[str, ...] = ()
     max_length: int | None = None
     required: bool = False
@@ -57,11 +55,7 @@ def parse_types(body: Any) -> dict[int, CustomType]:
         validations = (entry.get("meta") or {}).get("validations") or {}
         for field_name, rule in validations.items():
             number = catalog.custom_number(field_name)
-            if (
-                number is None
-                or not catalog.CUSTOM_MIN <= number <= catalog.CUSTOM_MAX
-                or not isinstance(rule, dict)
-            ):
+            if number is None or not catalog.CUSTOM_MIN <= number <= catalog.CUSTOM_MAX or not isinstance(rule, dict):
                 continue
             definition = rule.get("definition")
             result[number] = CustomType(
