@@ -202,9 +202,7 @@ def test_malformed_body_is_rejected(api: Api, body: Any, status: int, pointer: s
 
 
 def test_body_id_may_be_a_string(api: Api) -> None:
-    answer = api.patch_raw(
-        "/prospects/1", {"data": {"type": "prospect", "id": "1", "attributes": {"title": "CTO"}}}
-    )
+    answer = api.patch_raw("/prospects/1", {"data": {"type": "prospect", "id": "1", "attributes": {"title": "CTO"}}})
     assert answer.status_code == 200
 
 

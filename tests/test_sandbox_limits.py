@@ -18,6 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sandbox_fixtures import SandboxFactory
 
 from outreach_tui.sandbox import Sandbox, SandboxConfig, SandboxError
 from outreach_tui.sandbox.responses import rate_limit_exceeded
@@ -37,8 +38,8 @@ def bearer(sb: Sandbox, user: str = "demo@example.com") -> dict[str, str]:
 
 # -- rate limit ------------------------------------------------------------------------------------------
 def test_rate_limit_headers_count_down_then_429_with_exact_body(
-    sandbox_factory, client: httpx.Client
-) -> None:  # type: ignore[no-untyped-def]
+    sandbox_factory: SandboxFactory, client: httpx.Client
+) -> None:
     sb: Sandbox = sandbox_factory(rate_limit=3, window=3600)
     headers = bearer(sb)
     remaining = []
@@ -65,7 +66,7 @@ def test_rate_limit_headers_count_down_then_429_with_exact_body(
     assert sb.stats.rate_limited == 1
 
 
-def test_rate_limit_detail_uses_thousands_separators(sandbox_factory, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_detail_uses_thousands_separators(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb: Sandbox = sandbox_factory(rate_limit=10_000)
     headers = bearer(sb)
     assert client.get(sb.api_base, headers=headers).headers["X-RateLimit-Remaining"] == "9999"
@@ -78,7 +79,7 @@ def test_rate_limit_detail_uses_thousands_separators(sandbox_factory, client: ht
     )
 
 
-def test_limit_is_per_user_and_a_new_window_starts_fresh(sandbox_factory, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_limit_is_per_user_and_a_new_window_starts_fresh(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb: Sandbox = sandbox_factory(rate_limit=1, window=60)
     ada, bob = bearer(sb, "ada@example.com"), bearer(sb, "bob@example.com")
     assert client.get(sb.api_base, headers=ada).status_code == 200
@@ -90,7 +91,7 @@ def test_limit_is_per_user_and_a_new_window_starts_fresh(sandbox_factory, client
     assert set(sb.stats.windows) == {"ada@example.com", "bob@example.com"}
 
 
-def test_rate_limit_headers_on_every_api_answer(sandbox_factory, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_headers_on_every_api_answer(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb: Sandbox = sandbox_factory(rate_limit=5)
     headers = bearer(sb)
     answers = [
@@ -104,7 +105,7 @@ def test_rate_limit_headers_on_every_api_answer(sandbox_factory, client: httpx.C
             assert name in answer.headers, (answer, name)
 
 
-def test_rate_limit_zero_means_unlimited(sandbox_factory, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_rate_limit_zero_means_unlimited(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb: Sandbox = sandbox_factory(rate_limit=0, window=1)
     headers = bearer(sb)
     statuses = {client.get(sb.api_base, headers=headers).status_code for _ in range(30)}
@@ -112,7 +113,7 @@ def test_rate_limit_zero_means_unlimited(sandbox_factory, client: httpx.Client) 
 
 
 # -- faults ----------------------------------------------------------------------------------------------
-def test_error_rate_answers_5xx_and_503_is_maintenance(sandbox_factory, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_error_rate_answers_5xx_and_503_is_maintenance(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb: Sandbox = sandbox_factory(error_rate=1.0)
     headers = bearer(sb)
     answers = [client.get(sb.api_base + "/prospects/1", headers=headers) for _ in range(30)]
@@ -123,7 +124,7 @@ def test_error_rate_answers_5xx_and_503_is_maintenance(sandbox_factory, client: 
     assert sb.stats.faults == 30
 
 
-def test_faults_are_repeatable_with_the_same_seed(sandbox_factory, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_faults_are_repeatable_with_the_same_seed(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     runs = []
     for _ in range(2):
         sb: Sandbox = sandbox_factory(error_rate=0.5, fault_seed=7)
@@ -185,9 +186,7 @@ def test_inspection_api_over_http(sandbox: Sandbox, client: httpx.Client) -> Non
     assert client.get(base + "/prospects/4040").status_code == 404
     stats = client.get(base + "/stats").json()
     assert stats["patchCount"] == 1 and stats["tokenMints"] == 1
-    assert {"method": "PATCH", "route": "/api/v2/prospects/{id}", "status": 200, "count": 1} in stats[
-        "requests"
-    ]
+    assert {"method": "PATCH", "route": "/api/v2/prospects/{id}", "status": 200, "count": 1} in stats["requests"]
     assert client.post(base + "/faults", json={"errorRate": 1.0}).json()["errorRate"] == 1.0
     assert client.get(sandbox.api_base, headers=headers).status_code >= 500
     assert client.post(base + "/faults", json={"errorRate": 5}).status_code == 400
@@ -199,11 +198,9 @@ def test_inspection_api_over_http(sandbox: Sandbox, client: httpx.Client) -> Non
 
 
 # -- seeding ---------------------------------------------------------------------------------------------
-def test_seed_file_and_types_file(tmp_path: Path, sandbox_factory) -> None:  # type: ignore[no-untyped-def]
+def test_seed_file_and_types_file(tmp_path: Path, sandbox_factory: SandboxFactory) -> None:
     seed = tmp_path / "seed.json"
-    seed.write_text(
-        json.dumps({"prospects": [{"id": 77, "attributes": {"firstName": "Ada", "lastName": "L"}}]})
-    )
+    seed.write_text(json.dumps({"prospects": [{"id": 77, "attributes": {"firstName": "Ada", "lastName": "L"}}]}))
     types = tmp_path / "types.json"
     validations = {"custom3": {"type": "numerical", "required": False, "label": "n", "definition": None}}
     types.write_text(json.dumps({"data": [{"type": "prospect", "meta": {"validations": validations}}]}))
@@ -213,7 +210,7 @@ def test_seed_file_and_types_file(tmp_path: Path, sandbox_factory) -> None:  # t
     assert 3 in sb.state.validator.types
 
 
-def test_demo_seed_loads_prospects_and_types(sandbox_factory) -> None:  # type: ignore[no-untyped-def]
+def test_demo_seed_loads_prospects_and_types(sandbox_factory: SandboxFactory) -> None:
     sb: Sandbox = sandbox_factory(prospects=0, seed="demo")
     demo = json.loads((REPO / "outreach_tui/demo/prospects.json").read_text())["prospects"][0]
     assert (sb.prospect(demo["id"]) or {}).get("firstName") == demo["attributes"].get("firstName")
@@ -230,11 +227,16 @@ def test_bad_seed_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # -- the command -----------------------------------------------------------------------------------------
+def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    for line in proc.stdout or ():
+        lines.put(line)
+
+
 def _lines_until(proc: subprocess.Popen[str], last_prefix: str, timeout: float = 20) -> list[str]:
     """stdout lines up to one starting with ``last_prefix`` (read by a thread: the test never blocks)."""
     assert proc.stdout is not None
     found: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [found.put(line) for line in proc.stdout or ()], daemon=True).start()
+    threading.Thread(target=_pump, args=(proc, found), daemon=True).start()
     lines: list[str] = []
     deadline = time.monotonic() + timeout
     while not lines or not lines[-1].startswith(last_prefix):
@@ -250,10 +252,7 @@ def test_command_prints_profile_settings_and_stops_cleanly_on_ctrl_c() -> None:
         lines = _lines_until(proc, "client_id = ")
         assert lines[0].startswith("Outreach sandbox listening on http://127.0.0.1:")
         base = lines[0].rsplit(" ", 1)[1].strip()
-        assert (
-            f'api_base = "{base}/api/v2"\n' in lines
-            and f'authorize_url = "{base}/oauth/authorize"\n' in lines
-        )
+        assert f'api_base = "{base}/api/v2"\n' in lines and f'authorize_url = "{base}/oauth/authorize"\n' in lines
         assert f'token_url = "{base}/oauth/token"\n' in lines
         assert httpx.get(base + "/_sandbox/prospects/3", timeout=5).status_code == 200
         proc.send_signal(signal.SIGINT)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from sandbox_fixtures import SandboxFactory
 
 from outreach_tui.sandbox import Sandbox
 
@@ -71,7 +73,7 @@ def refresh(sb: Sandbox, client: httpx.Client, token: str, secret: str | None = 
 
 
 @pytest.fixture
-def client() -> httpx.Client:
+def client() -> Iterator[httpx.Client]:
     with httpx.Client(follow_redirects=False, timeout=5) as c:
         yield c
 
@@ -91,9 +93,7 @@ def test_full_code_flow_with_pkce_gives_a_working_token(sandbox: Sandbox, client
     assert me.json()["data"]["attributes"]["userEmail"] == "demo@example.com"
 
 
-def test_wrong_pkce_verifier_is_invalid_grant_and_burns_the_code(
-    sandbox: Sandbox, client: httpx.Client
-) -> None:
+def test_wrong_pkce_verifier_is_invalid_grant_and_burns_the_code(sandbox: Sandbox, client: httpx.Client) -> None:
     answer = sign_in(sandbox, client, code_challenge=challenge_of("right" * 10), code_challenge_method="S256")
     code = code_from(answer)
     bad = exchange(sandbox, client, code, code_verifier="wrong" * 10)
@@ -134,16 +134,14 @@ def test_unknown_client_gets_a_400_page(sandbox: Sandbox, client: httpx.Client) 
         ("http://192.168.1.5:8000/cb", False),
     ],
 )
-def test_redirect_uri_must_be_registered(
-    sandbox: Sandbox, client: httpx.Client, uri: str, accepted: bool
-) -> None:
+def test_redirect_uri_must_be_registered(sandbox: Sandbox, client: httpx.Client, uri: str, accepted: bool) -> None:
     answer = client.get(sandbox.authorize_url, params=authorize_params(sandbox, redirect_uri=uri))
     assert (answer.status_code == 200) is accepted
     if not accepted:
         assert answer.status_code == 400
 
 
-def test_extra_registered_redirect_uri_is_accepted(sandbox_factory, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_extra_registered_redirect_uri_is_accepted(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb = sandbox_factory(redirect_uris=["https://app.example/cb"])
     answer = client.get(sb.authorize_url, params=authorize_params(sb, redirect_uri="https://app.example/cb"))
     assert answer.status_code == 200
@@ -185,7 +183,7 @@ def test_token_endpoint_accepts_json(sandbox: Sandbox, client: httpx.Client) -> 
     assert client.post(sandbox.token_url, json=body).status_code == 200
 
 
-def test_mint_throttle_answers_plain_text_429(sandbox_factory, client: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+def test_mint_throttle_answers_plain_text_429(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb = sandbox_factory(mint_interval=60.0, token_ttl=300)
     first = refresh(sb, client, sb.issue_token()["refresh_token"])
     assert first.status_code == 200 and first.json()["expires_in"] == 300
@@ -196,9 +194,7 @@ def test_mint_throttle_answers_plain_text_429(sandbox_factory, client: httpx.Cli
     assert sb.state.refresh_tokens.get(first.json()["refresh_token"]) is not None
 
 
-def test_expired_access_tokens_answer_401_but_refresh_still_works(
-    sandbox: Sandbox, client: httpx.Client
-) -> None:
+def test_expired_access_tokens_answer_401_but_refresh_still_works(sandbox: Sandbox, client: httpx.Client) -> None:
     token = sandbox.issue_token()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     assert client.get(sandbox.api_base, headers=headers).status_code == 200

@@ -36,12 +36,17 @@ import psutil
 TARGET = 1500.0
 
 
+def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
+    for line in proc.stdout or ():
+        lines.put(line)
+
+
 def start_server(prospects: int) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "outreach_tui.sandbox", "--port", "0", "--rate-limit", "0"]
     cmd += ["--prospects", str(prospects), "--mint-interval", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout or ()], daemon=True).start()
+    threading.Thread(target=_pump, args=(proc, lines), daemon=True).start()
     first = lines.get(timeout=30)
     if not first.startswith("Outreach sandbox listening on "):
         raise SystemExit(f"unexpected sandbox output: {first!r}")
@@ -104,7 +109,7 @@ def client_process(
     ids: list[int],
     concurrency: int,
     go: Event,
-    out: mp.Queue,  # type: ignore[type-arg]
+    out: mp.Queue[int],
 ) -> None:
     drive = drive_raw if kind == "raw" else drive_httpx
     go.wait()
@@ -114,7 +119,8 @@ def client_process(
 def one_run(server: psutil.Process, base: str, token: str, args: argparse.Namespace) -> tuple[float, float]:
     """(wall PATCH/s, PATCHes per server CPU second) for one run of ``args.n`` PATCHes."""
     ids = [(i % args.prospects) + 1 for i in range(args.n)]
-    go, out = mp.Event(), mp.Queue()
+    go = mp.Event()
+    out: mp.Queue[int] = mp.Queue()
     procs = [
         mp.Process(
             target=client_process, args=(args.client, base, token, ids[c :: args.clients], args.concurrency, go, out)
