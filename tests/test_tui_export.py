@@ -1,0 +1,122 @@
+"""The export panel driven by the real runner against the sandbox: failures (local and 404), 429s with the
+THROTTLED state, the diagnostics table and its detail view, pause / resume / cancel, the report path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sandbox_fixtures import sandbox_factory  # noqa: F401  (fixture)
+from test_tui_support import plain, wait_until
+from textual.widgets import DataTable, Static
+
+from outreach_tui.profile import profile_from_dict, save_profile
+from outreach_tui.tui.app import OutreachApp, WizardSettings, make_app
+from outreach_tui.tui.screens.modals import DiagnosticModal
+from outreach_tui.tui.widgets.export_panel import ExportPanel
+
+GOOD = 40
+LIMIT = 30  # requests per 2-second window
+
+
+def write_input(directory: Path) -> Path:
+    lines = []
+    for prospect_id in range(1, GOOD + 1):
+        lines.append({"identityMap": {"Oid": [{"id": str(prospect_id)}]},
+                      "person": {"name": {"firstName": f"Ann {prospect_id}"}},
+                      "segmentMembership": {"ups": {"seg-emea": {"status": "realized"}}}})
+    lines.append({"identityMap": {"Oid": [{"id": "999"}]}, "person": {"name": {"firstName": "Nobody"}}})
+    lines.append({"identityMap": {"Oid": [{"id": "41"}]}, "person": {"name": {"firstName": "x" * 300}}})
+    lines.append({"person": {"name": {"firstName": "No identity"}}})
+    path = directory / "people.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n", encoding="utf-8")
+    return path
+
+
+async def spend_window(sandbox: Any) -> None:
+    headers = {"Authorization": f"Bearer {os.environ['OUTREACH_ACCESS_TOKEN']}"}
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=LIMIT)) as client:
+        await asyncio.gather(*(client.get(sandbox.api_base, headers=headers) for _ in range(LIMIT)))
+
+
+@pytest.fixture
+def export_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_factory: Any  # noqa: F811
+               ) -> tuple[OutreachApp, Any]:
+    sandbox = sandbox_factory(prospects=60, rate_limit=LIMIT, window=2.0)
+    monkeypatch.setenv("OUTREACH_TUI_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("OUTREACH_ACCESS_TOKEN", sandbox.issue_token()["access_token"])
+    write_input(tmp_path)
+    profile = profile_from_dict({
+        "destination": {"name": "Export test"},
+        "outreach": {"api_base": sandbox.api_base, "authorize_url": sandbox.authorize_url,
+                     "token_url": sandbox.token_url, "client_id": "outreach-tui-sandbox"},
+        "source": {"path": "people.jsonl"},
+        "mapping": [{"source": "person.name.firstName", "target": "firstName"}],
+        "segments": [{"id": "seg-emea", "name": "EMEA", "mapping_id": 4}],
+    })
+    save_profile(profile, tmp_path / "export.toml")
+    return make_app(WizardSettings(profile_path=tmp_path / "export.toml")), sandbox
+
+
+async def test_export_with_failures_and_429s(export_app: tuple[OutreachApp, Any]) -> None:
+    app, sandbox = export_app
+    async with app.run_test(size=(120, 36)) as pilot:
+        assert app.wizard.go("export")
+        await pilot.pause()
+        panel = app.wizard.query_one(ExportPanel)
+        sandbox.set_faults(latency_ms=40)
+        await pilot.click("#export-start")
+        await wait_until(pilot, lambda: sandbox.stats.count(method="PATCH") >= 2)
+        await spend_window(sandbox)  # another tool spends this Outreach user's budget: the runner meets a 429
+        state = panel.query_one("#export-state", Static)
+        await wait_until(pilot, lambda: state.has_class("-throttled"), timeout=20)
+        assert "THROTTLED" in plain(state)
+        await wait_until(pilot, lambda: panel.view.state == "finished", timeout=60)
+        await pilot.pause(0.15)  # one repaint
+        counts = panel.view.counts
+        assert (counts.activated, counts.failed, counts.excluded) == (GOOD, 2, 1)
+        assert counts.rate_limited >= 1 and panel.view.throttle_count >= 1
+        assert "activated 40" in plain(panel.query_one("#export-counts", Static))
+        assert not state.has_class("-throttled")
+        table = panel.query_one("#export-diagnostics", DataTable)
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
+        assert rows["999"][1] == "404"
+        assert rows["41"][1] == "local" and rows["41"][2] == "firstName"
+        segments = panel.query_one("#export-segments", DataTable)
+        assert [str(c) for c in segments.get_row_at(0)] == ["seg-emea", "40", "0", "0"]
+        assert "Report written to $DATA/reports/export-test.json" in plain(panel.query_one("#export-report",
+                                                                                            Static))
+        table.focus()
+        table.move_cursor(row=0)
+        await pilot.press("enter")
+        assert isinstance(app.screen, DiagnosticModal)
+        await pilot.press("escape")
+    assert all(sandbox.prospect(i)["firstName"] == f"Ann {i}" for i in range(1, GOOD + 1))
+    assert all(sandbox.prospect(i)["custom4"] == "realized" for i in range(1, GOOD + 1))
+
+
+async def test_pause_resume_cancel_and_navigation(export_app: tuple[OutreachApp, Any]) -> None:
+    app, sandbox = export_app
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.wizard
+        assert screen.go("export")
+        await pilot.pause()
+        panel = screen.query_one(ExportPanel)
+        await pilot.press("f5")
+        await pilot.click("#export-pause")
+        assert panel.view.state == "paused"
+        await wait_until(pilot, lambda: app.runner.paused)
+        await pilot.press("f2")  # looking at another step does not stop the export
+        assert screen.current == "review" and app.export_running()
+        screen.show_step("export")
+        await pilot.click("#export-resume")
+        await wait_until(pilot, lambda: panel.view.counts.activated > 0, timeout=20)
+        await pilot.click("#export-cancel")
+        await wait_until(pilot, lambda: panel.view.state == "finished", timeout=30)
+        assert panel.view.counts.pending > 0
+        assert panel.view.counts.activated < GOOD
