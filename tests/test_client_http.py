@@ -259,7 +259,7 @@ async def test_token_info(make_client: Callable[..., OutreachClient]) -> None:
 
 
 async def test_custom_field_types(sandbox: Sandbox, make_client: Callable[..., OutreachClient]) -> None:
-    validations = {
+    validations: dict[str, dict[str, Any]] = {
         "custom4": {"type": "numerical", "required": False, "label": "Score", "definition": None},
         "custom9": {"type": "inclusion", "required": True, "label": "", "definition": ["a", "b"]},
         "firstName": {"type": "string"},

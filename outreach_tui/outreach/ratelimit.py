@@ -6,7 +6,7 @@ where we stand on every response (``X-RateLimit-Limit/Remaining/Reset``). The li
 - counts what it let through in a rolling window (``budget_per_hour``), in one-second buckets;
 - subtracts requests still in flight from the server's ``Remaining`` (they will be counted too), so that a
   burst at the end of a window does not overshoot;
-- spreads the last few requests of a window until its reset instead of bursting into a 429;
+- spreads the last few requests of a window (at most the server's average rate) instead of bursting;
 - after a 429 lets nothing through, for any task, until the reset.
 
 Every task calls ``acquire()`` before a request and exactly one of ``observe()`` (a response arrived) or
@@ -66,6 +66,7 @@ class RateLimiter:
         self._in_flight = 0
         self._blocked_until: float | None = None  # set by a 429: nobody sends before it
         self._last_grant: float | None = None
+        self._window_estimate = 0.0  # the longest time-to-reset seen: about the server's window length
         self._observed_any = False
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -149,13 +150,16 @@ class RateLimiter:
         return self._spread_wait(now, available), None
 
     def _spread_wait(self, now: float, available: int) -> float:
-        """When only a few requests remain in the window, space them out until the reset."""
-        if self.reset_at is None or self.limit is None or self._last_grant is None:
+        """When only a few requests remain in the window, space them out: evenly until the reset, but never
+        slower than the server's average rate (limit per window length), so that a run that only needs a few
+        more requests is not held back for most of an hour."""
+        if self.reset_at is None or not self.limit or self._last_grant is None:
             return 0.0
         if available > math.ceil(self.limit * self._spread_share):
             return 0.0
-        spacing = (self.reset_at - self._last_grant) / (available + 1)
-        return self._last_grant + spacing - now
+        even = (self.reset_at - self._last_grant) / (available + 1)
+        average = self._window_estimate / self.limit
+        return self._last_grant + min(even, average) - now
 
     def _roll_server_window(self, now: float) -> None:
         if self.reset_at is not None and now >= self.reset_at:
@@ -173,6 +177,7 @@ class RateLimiter:
             return
         if reset <= now:
             return  # an answer from a window that has ended by our clock
+        self._window_estimate = max(self._window_estimate, reset - now)  # from below, to the window length
         if self.reset_at is None or reset > self.reset_at + SAME_WINDOW:
             self.reset_at, self.remaining = reset, remaining  # a newer window
         elif reset >= self.reset_at - SAME_WINDOW:
