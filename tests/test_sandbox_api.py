@@ -333,3 +333,9 @@ def test_types_endpoint_returns_the_configured_body(sandbox: Sandbox, api: Api) 
     sandbox.set_types(TYPES)
     answer = api.get("/types")
     assert answer.status_code == 200 and answer.json() == TYPES
+
+
+def test_paths_the_sandbox_does_not_serve_are_json_api_404(api: Api) -> None:
+    answer = api.get("/accounts/1")
+    assert answer.status_code == 404 and only_error(answer)["id"] == "resourceNotFound"
+    assert answer.headers["content-type"] == JSON_API and "X-RateLimit-Remaining" in answer.headers

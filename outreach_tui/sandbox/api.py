@@ -61,6 +61,7 @@ class OutreachApi:
             Route("/api/v2/prospects/{id}", self.get_prospect, methods=["GET"]),
             Route("/api/v2/prospects/{id}", self.patch_prospect, methods=["PATCH"]),
             Route("/api/v2/types", self.types, methods=["GET"]),
+            Route("/api/v2/{rest:path}", self.unknown, methods=["GET", "POST", "PATCH", "PUT", "DELETE"]),
         ]
 
     # -- the checks every endpoint shares --------------------------------------------------------------
@@ -114,6 +115,14 @@ class OutreachApi:
         }
         body = {"data": {"type": "token", "id": "current", "attributes": attributes}}
         return r.json_api(200, body, gate.headers)
+
+    async def unknown(self, request: Request) -> Response:
+        """Anything else under /api/v2: a JSON:API 404 (the sandbox serves only what the product uses)."""
+        gate = self.gate(request, None)
+        if gate.answer is not None:
+            return gate.answer
+        detail = f"The sandbox does not serve {request.method} {request.url.path}."
+        return r.json_api(404, r.error(404, "resourceNotFound", "Resource Not Found", detail), gate.headers)
 
     async def types(self, request: Request) -> Response:
         gate = self.gate(request, None)
