@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from outreach_tui.sandbox import Sandbox, SandboxConfig, SandboxError, run_sandbox
-from outreach_tui.sandbox.config import DEFAULT_CLIENT_SECRET
+from outreach_tui.sandbox.config import DEFAULT_CLIENT_SECRET, DEFAULT_USERS
 
 EXIT_OK, EXIT_USAGE = 0, 2
 
@@ -74,9 +74,7 @@ def _users(pairs: list[str] | None) -> dict[str, str] | None:
 
 def config_from(args: argparse.Namespace) -> SandboxConfig:
     if not _is_loopback(args.host) and not args.allow_remote:
-        raise SandboxError(
-            f"refusing to listen on non-loopback host {args.host!r}; add --allow-remote to insist"
-        )
+        raise SandboxError(f"refusing to listen on non-loopback host {args.host!r}; add --allow-remote to insist")
     seed = args.seed if args.seed in (None, "demo") else Path(args.seed)
     users = _users(args.user)
     settings = {
@@ -101,15 +99,16 @@ def config_from(args: argparse.Namespace) -> SandboxConfig:
     try:
         return SandboxConfig.model_validate(settings)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}" for e in exc.errors())
         raise SandboxError(problems) from None
 
 
 def announce(sandbox: Sandbox) -> None:
     config = sandbox.config
-    users = ", ".join(config.users)
+    users = ", ".join(
+        f"{email} (password demo)" if DEFAULT_USERS.get(email) == password else email
+        for email, password in config.users.items()
+    )
     print(f"Outreach sandbox listening on {sandbox.base_url}", flush=False)
     print("Point a profile at it with:\n")
     print("[outreach]")
@@ -117,9 +116,7 @@ def announce(sandbox: Sandbox) -> None:
     print(f'authorize_url = "{sandbox.authorize_url}"')
     print(f'token_url = "{sandbox.token_url}"')
     print(f'client_id = "{config.client_id}"')
-    secret = (
-        config.client_secret if config.client_secret == DEFAULT_CLIENT_SECRET else "<your --client-secret>"
-    )
+    secret = config.client_secret if config.client_secret == DEFAULT_CLIENT_SECRET else "<your --client-secret>"
     print(f"\nClient secret: OUTREACH_CLIENT_SECRET={secret}. Sign in as: {users}.")
     print(
         f"Prospects: {len(sandbox.state.prospects)}. Inspection API: {sandbox.base_url}/_sandbox/stats",
