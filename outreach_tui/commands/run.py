@@ -139,9 +139,22 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     options = options_from_args(args)
     console = _Console(as_json=bool(args.json), quiet=bool(args.quiet))
-    finished = asyncio.run(_run_with_signals(ExportRunner(profile, options, emit=console)))
+    finished = execute(ExportRunner(profile, options, emit=console))
     console.finish(finished)
     return finished.exit_code
+
+
+def execute(runner: ExportRunner) -> Finished:
+    """Run to the end on a fresh event loop (uvloop when installed: less CPU per request), with SIGINT and
+    SIGTERM asking the runner to stop gracefully."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. on Windows
+        loop_runner = asyncio.Runner()
+    else:
+        loop_runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+    with loop_runner:
+        return loop_runner.run(_run_with_signals(runner))
 
 
 async def _run_with_signals(runner: ExportRunner) -> Finished:

@@ -58,6 +58,7 @@ EXCLUDED_EVENT_CAP = 1000  # Excluded events per run; the report has the totals
 PLANNED_SAMPLE = 5  # PATCH bodies shown in a dry run's report
 DRAIN_GRACE = 10.0  # seconds a cancelled run waits for requests in flight (a throttle wait is not waited)
 PLAN_CHUNK = 1024  # records planned between two yields to the event loop
+CONNECTIONS_PER_CLIENT = 4  # keep-alive connections per HTTP client (see _ensure_clients)
 RATE_WINDOW = 5.0  # seconds over which requests_per_second is measured
 STDIN = Path("-")
 
@@ -131,7 +132,7 @@ class ExportRunner:
         self._exclusions_total = 0
         self._excluded_events = 0
         self._planned_updates: list[dict[str, Any]] = []
-        self._client: OutreachClient | None = None
+        self._clients: list[OutreachClient] = []
         self._state: StateStore | None = None
         self._alerts = AlertSender(profile)
         self._stop_requested_at: float | None = None
@@ -354,12 +355,12 @@ class ExportRunner:
         workers: list[asyncio.Task[None]] = []
         if not (self.options.dry_run or self.cancelled or self._fatal):
             try:
-                client = await self._ensure_client()
+                clients = await self._ensure_clients()
             except RunStopped as stop:
                 self._stop_with(stop)  # the loop below counts every prospect pending
             else:
-                workers = [asyncio.create_task(self._worker(queue, client))
-                           for _ in range(self.profile.export.concurrency)]
+                workers = [asyncio.create_task(self._worker(queue, clients[index // CONNECTIONS_PER_CLIENT]))
+                           for index in range(self.profile.export.concurrency)]
         try:
             changes = self._changes(planner)
             for index, (prospect, change) in enumerate(changes, start=1):
@@ -472,9 +473,12 @@ class ExportRunner:
 
     # ----- the client -------------------------------------------------------------------------------
 
-    async def _ensure_client(self) -> OutreachClient:
-        if self._client is not None:
-            return self._client
+    async def _ensure_clients(self) -> list[OutreachClient]:
+        """One client per ``CONNECTIONS_PER_CLIENT`` workers, all sharing the one limiter, retry policy and
+        token source: httpcore's pool spends CPU per pooled connection on every request, so small pools
+        keep the cost per request flat at high concurrency."""
+        if self._clients:
+            return self._clients
         from outreach_tui.outreach.client import OutreachClient
         from outreach_tui.outreach.ratelimit import RateLimiter
         from outreach_tui.outreach.retry import RetryPolicy
@@ -483,10 +487,14 @@ class ExportRunner:
         limiter = RateLimiter(self.profile.export.budget_per_hour)
         limiter.on_throttle = self._on_throttle
         limiter.on_resume = self._on_resume
-        self._client = OutreachClient(self.profile.outreach.api_base, tokens, limiter=limiter,
-                                      retry=self._retry or RetryPolicy(), concurrency=self.profile.export.concurrency,
-                                      on_retry=self._on_retry)
-        return self._client
+        retry = self._retry or RetryPolicy()
+        remaining = self.profile.export.concurrency
+        while remaining > 0:
+            pool = min(CONNECTIONS_PER_CLIENT, remaining)
+            self._clients.append(OutreachClient(self.profile.outreach.api_base, tokens, limiter=limiter,
+                                                retry=retry, concurrency=pool, on_retry=self._on_retry))
+            remaining -= pool
+        return self._clients
 
     def _default_tokens(self) -> TokenSource:
         from outreach_tui.outreach.auth import token_source_for
@@ -497,16 +505,17 @@ class ExportRunner:
             raise RunStopped(EXIT_AUTH, str(exc)) from None
 
     async def _close_client(self) -> None:
-        if self._client is not None:
+        if self._clients:
             self._base_requests = self._request_counts()
-            await self._client.aclose()
-            self._client = None
+            for client in self._clients:
+                await client.aclose()
+            self._clients = []
 
     def _request_counts(self) -> tuple[int, int, int]:
-        client = self._client
-        if client is None:
+        if not self._clients:
             return self._base_requests
-        return (client.requests_sent, client.retries, client.rate_limited)
+        return (sum(c.requests_sent for c in self._clients), sum(c.retries for c in self._clients),
+                sum(c.rate_limited for c in self._clients))
 
     def _on_throttle(self, until: float, reason: str) -> None:
         self._throttled_until = until
@@ -532,7 +541,7 @@ class ExportRunner:
     def _progress(self) -> Progress:
         now = time.monotonic()
         self._sent_times = [t for t in self._sent_times if now - t <= RATE_WINDOW]
-        limiter = self._client.limiter if self._client is not None else None
+        limiter = self._clients[0].limiter if self._clients else None
         return Progress(
             counts=self.counts(), total=self._total, phase=self._phase,
             requests_per_second=round(len(self._sent_times) / RATE_WINDOW, 1),
