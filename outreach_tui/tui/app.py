@@ -142,7 +142,7 @@ class OutreachApp(App[int]):
         return any(w.group == "export" and w.is_running for w in self.workers)
 
     def pause_export(self, paused: bool) -> None:
-        if self.runner is None or not self.export_running():
+        if self.runner is None or self.wizard.query_one(ExportPanel).view.state != "running":
             return
         self.run_worker(backend.call(self.runner.pause if paused else self.runner.resume), group="control",
                         exit_on_error=False, name="Pause" if paused else "Resume")

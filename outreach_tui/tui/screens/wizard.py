@@ -347,7 +347,7 @@ class WizardScreen(Screen[None]):
         self.wizard_app.pause_export(False)
 
     def action_toggle_pause(self) -> None:
-        self.wizard_app.pause_export(self.query_one(ExportPanel).view.state != "paused")
+        self.wizard_app.pause_export(not self.query_one(ExportPanel).view.paused)
 
     @on(Button.Pressed, "#export-cancel")
     def action_cancel_export(self) -> None:

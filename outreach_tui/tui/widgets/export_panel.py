@@ -26,7 +26,8 @@ MAX_DIAGNOSTIC_ROWS = 2000
 class ExportView:
     """What the panel shows; only the ``@on`` handlers change it."""
 
-    state: str = "idle"  # idle | running | paused | throttled | finished | cancelled | failed
+    state: str = "idle"  # idle | running | finished | cancelled | failed
+    paused: bool = False
     counts: events.Counts = field(default_factory=events.Counts)
     total: int | None = None
     phase: str = ""
@@ -103,12 +104,12 @@ class ExportPanel(Step):
             view.budget_reset_at = event.budget_reset_at
             view.segments = event.segments or view.segments
         elif isinstance(event, events.Throttled):
-            view.state, view.throttled_until, view.throttle_reason = "throttled", event.until, event.reason
+            view.throttled_until, view.throttle_reason = event.until, event.reason
             view.throttle_count += 1
-        elif isinstance(event, events.Resumed):
-            view.state, view.throttled_until = "running", None
+        elif isinstance(event, events.Resumed):  # the end of a throttle wait, or of a pause
+            view.throttled_until = None
         elif isinstance(event, events.Paused):
-            view.state = "paused"
+            view.paused = True
         elif isinstance(event, events.ProspectFailed):
             view.diagnostics.append(event.diagnostic)
         elif isinstance(event, events.Finished):
@@ -119,7 +120,7 @@ class ExportPanel(Step):
     def on_export_ended(self, message: ExportEnded) -> None:
         if message.finished is not None:
             self._finish(message.finished)
-        elif self.view.state not in ("finished",):
+        elif self.view.state != "finished":
             self.view.state = "failed" if message.error else "cancelled"
             self.view.message = message.error or "Export cancelled."
         self._dirty = True
@@ -128,30 +129,34 @@ class ExportPanel(Step):
         view = self.view
         view.counts, view.state, view.message = finished.counts, "finished", finished.message
         view.report_path = finished.report_path
-        view.throttled_until = None
+        view.throttled_until, view.paused = None, False
         segments = finished.report.get("segments") if isinstance(finished.report, dict) else None
         if segments:
             view.segments = {s["id"]: {k: s.get(k, 0) for k in ("realized", "existing", "exited")}
                              for s in segments if isinstance(s, dict) and "id" in s}
 
     def set_paused(self, paused: bool) -> None:
-        if self.view.state in ("running", "paused", "throttled"):
-            self.view.state = "paused" if paused else "running"
+        if self.view.state == "running":
+            self.view.paused = paused
             self._dirty = True
+
+    @property
+    def throttled(self) -> bool:
+        return self.view.state == "running" and self.view.throttled_until is not None
 
     # ----- rendering ---------------------------------------------------------------------------------
 
     def repaint(self) -> None:
         if not self._dirty:
-            if self.view.state == "throttled":
+            if self.throttled:
                 self._paint_state()  # the countdown moves
             return
         self._dirty = False
         view = self.view
-        active = view.state in ("running", "paused", "throttled")
+        active = view.state == "running"
         self.query_one("#export-start", Button).disabled = active
-        self.query_one("#export-pause", Button).disabled = view.state not in ("running", "throttled")
-        self.query_one("#export-resume", Button).disabled = view.state != "paused"
+        self.query_one("#export-pause", Button).disabled = not active or view.paused
+        self.query_one("#export-resume", Button).disabled = not active or not view.paused
         self.query_one("#export-cancel", Button).disabled = not active
         self._paint_state()
         counts = view.counts
@@ -174,13 +179,15 @@ class ExportPanel(Step):
     def _paint_state(self) -> None:
         view = self.view
         widget = self.query_one("#export-state", Static)
-        widget.set_class(view.state == "throttled", "-throttled")
-        if view.state == "throttled" and view.throttled_until is not None:
+        widget.set_class(self.throttled and not view.paused, "-throttled")
+        if view.paused and view.state == "running":
+            text = Text("PAUSED — nothing is sent until you resume (F6)", style="bold")
+        elif self.throttled and view.throttled_until is not None:
             text = Text(f" THROTTLED — {view.throttle_reason}; sending again in "
                         f"{countdown(view.throttled_until - self.clock())} ", style="bold")
         else:
             labels = {"idle": "Ready. Start the export when the profile is complete.",
-                      "running": f"Running ({view.phase or 'starting'})", "paused": "PAUSED",
+                      "running": f"Running ({view.phase or 'starting'})",
                       "finished": "Finished", "cancelled": "Cancelled", "failed": "Failed"}
             text = Text(labels.get(view.state, view.state), style="bold")
         widget.update(text)
