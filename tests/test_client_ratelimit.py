@@ -97,3 +97,28 @@ async def test_budget_shared_with_another_integration(sandbox_factory: Callable[
     windows = sandbox.stats.windows[USER]
     assert client.rate_limited <= len(windows)
     assert client.limiter.in_flight == 0
+
+
+async def test_429_waits_for_the_reset_then_succeeds(sandbox_factory: Callable[..., Sandbox]) -> None:
+    """The window is already spent by someone else: the first PATCH meets a 429, every task waits until the
+    reset the 429 announced (no retry storm), then the PATCHes go through."""
+    sandbox = sandbox_factory(rate_limit=5, window=2, prospects=10)
+    other_token = sandbox.issue_token()["access_token"]
+    async with httpx.AsyncClient(base_url=sandbox.api_base, timeout=5) as http:
+        spent = None
+        while spent is None or spent.status_code != 429:  # spend the window up to its first 429
+            spent = await http.get("/prospects/1", headers={"Authorization": f"Bearer {other_token}"})
+    reset = float(spent.headers["X-RateLimit-Reset"])
+    client = make_client(sandbox, sandbox.issue_token()["access_token"], concurrency=4)
+    retries: list[tuple[int, int, float, str]] = []
+    client.on_retry = lambda *event: retries.append(event)
+    try:
+        results = await patch_many(client, total=4, concurrency=4)
+    finally:
+        await client.aclose()
+    assert all(r.ok for r in results)
+    assert time.time() >= reset - 0.01  # nothing got through before the window reset
+    assert client.rate_limited == 1 and sandbox.stats.rate_limited == 2  # ours: the one probe, nobody else
+    assert sum(r.rate_limited for r in results) == 1
+    assert [reason for *_, reason in retries] == ["HTTP 429"]
+    assert 0 < retries[0][2] <= 2.0

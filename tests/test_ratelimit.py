@@ -10,6 +10,7 @@ import heapq
 import itertools
 from collections.abc import Awaitable
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import TypeVar
 
 import pytest
@@ -272,6 +273,29 @@ async def test_429_whose_reset_passed_still_pauses() -> None:
     limiter.observe(429, {"X-RateLimit-Reset": str(int(START - 5))}, b"")
     until = limiter.throttled_until
     assert until is not None and START < until <= START + 1.5
+
+
+async def test_server_clock_ahead_of_ours_is_allowed_for() -> None:
+    limiter, _ = make()
+    server_now = START + 600  # the server's clock is ten minutes ahead
+    answer = {
+        **headers(100, 10, server_now + 30),
+        "Date": format_datetime(datetime.fromtimestamp(server_now, UTC), usegmt=True),
+    }
+    limiter.observe(200, answer, b"")
+    assert limiter.reset_at is not None and abs(limiter.reset_at - (START + 30)) <= 1.0
+    limiter.observe(429, {**answer, "X-RateLimit-Reset": str(int(server_now + 40))}, b"")
+    assert limiter.throttled_until is not None and abs(limiter.throttled_until - (START + 40)) <= 1.0
+
+
+async def test_small_clock_differences_are_ignored() -> None:
+    limiter, _ = make()
+    answer = {
+        **headers(100, 10, START + 30),
+        "Date": format_datetime(datetime.fromtimestamp(START - 1, UTC), usegmt=True),
+    }
+    limiter.observe(200, answer, b"")
+    assert limiter.reset_at == START + 30
 
 
 def test_invalid_budget() -> None:

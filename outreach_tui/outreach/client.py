@@ -27,6 +27,7 @@ IDS_PER_QUERY = 100  # filter[id]=1,2,... stays well below URL length limits
 PAGE_SIZE = 100  # prospects per page of GET /prospects (links.next gives the rest)
 TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=None)  # waiting for a free pooled connection is fine
 LOGIN_HINT = "outreach-tui login PROFILE.toml"
+CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)  # never reached the server
 
 RetryCallback = Callable[[int, int, float, str], None]  # prospect id (0: not a prospect), attempt, delay, why
 
@@ -53,6 +54,17 @@ class PatchResult:
     errors: list[ApiError] = field(default_factory=list)
     accepted: dict[str, Any] | None = None  # the attributes Outreach returned (the full prospect)
     rate_limited: int = 0  # 429 answers met on the way
+
+
+@dataclass
+class _Tries:
+    """What happened so far to one logical request."""
+
+    attempts: int = 0  # requests sent
+    failures: int = 0  # transient failures (5xx, 408, no answer): bounded by the retry policy
+    rate_limited: int = 0  # 429 answers: bounded separately, the limiter waits each one out
+    refreshed_token: str | None = None  # set after the one refresh a 401 allows
+    only_connect_errors: bool = True  # no attempt has reached the server yet
 
 
 @dataclass
@@ -173,61 +185,96 @@ class OutreachClient:
         content: bytes | None = None,
         params: dict[str, str] | None = None,
     ) -> _Outcome:
-        attempts = failures = rate_limited = 0
-        refreshed_token: str | None = None
-        only_connect_errors = True
-        last_error = ""
+        """Send until an answer is final: success, a non-retryable error, or retries exhausted.
+
+        Every attempt passes the limiter. Raises AuthRequired (401 after one refresh), ScopeMissing (403
+        unauthorizedOauthScope) and OutreachUnreachable (no connection at all on any attempt)."""
+        tries = _Tries()
         while True:
-            token = refreshed_token or await self._tokens.access_token()
-            await self.limiter.acquire()
-            attempts += 1
-            self.requests_sent += 1
+            token = tries.refreshed_token or await self._tokens.access_token()
             try:
-                response = await self._send(method, url, token, content, params)
-            except httpx.TransportError as exc:
-                self.limiter.abandon()
-                connect_failed = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
-                only_connect_errors = only_connect_errors and connect_failed
-                last_error = _describe_transport_error(exc)
-                failures += 1
-                if not self.retry.has_attempts_left(failures):
-                    if only_connect_errors:
-                        raise OutreachUnreachable(f"cannot connect to {self._origin}: {last_error}") from None
-                    return _Outcome(None, attempts, rate_limited, [connection_error(last_error)])
-                await self._pause(prospect_id, failures, self.retry.delay(failures), last_error)
+                response = await self._attempt(method, url, token, content, params, tries)
+            except httpx.RequestError as exc:
+                problem = self._after_request_error(exc, tries)
+                if problem is not None:
+                    return _Outcome(None, tries.attempts, tries.rate_limited, [connection_error(problem)])
+                await self._pause(prospect_id, tries, self.retry.delay(tries.failures), _describe(exc))
                 continue
-            except BaseException:
-                self.limiter.abandon()
-                raise
-            only_connect_errors = False
-            status = response.status_code
-            self.limiter.observe(status, response.headers, response.content)
-            if response.is_success:
-                return _Outcome(response, attempts, rate_limited, [])
-            errors = parse_errors(status, response.content, response.headers.get("content-type"))
-            if status == 401:
-                if refreshed_token is not None:
-                    message = f"Outreach rejected the refreshed access token; run {self._login_hint}"
-                    raise AuthRequired(message)
-                refreshed_token = await self._tokens.refresh_after_401(token)
-                continue
-            if status == 403 and any(e.id == "unauthorizedOauthScope" for e in errors):
-                raise ScopeMissing(_scope_message(scope, errors, self._login_hint))
-            if status == 429:
-                rate_limited += 1
-                self.rate_limited += 1
-                if rate_limited >= MAX_RATE_LIMITED:
-                    return _Outcome(response, attempts, rate_limited, errors)
-                self._report_retry(prospect_id, attempts, self._throttle_left(), "HTTP 429 rate limited")
-                continue  # the limiter holds every task until the reset
-            if not self.retry.is_retryable(status):
-                return _Outcome(response, attempts, rate_limited, errors)
-            failures += 1
-            if not self.retry.has_attempts_left(failures):
-                return _Outcome(response, attempts, rate_limited, errors)
-            # a 503 maintenance answer says when to come back; the policy's ceiling still bounds the wait
-            delay = max(self.retry.delay(failures), min(_retry_after_seconds(response), self.retry.max_delay))
-            await self._pause(prospect_id, failures, delay, f"HTTP {status} {errors[0].id}")
+            errors = [] if response.is_success else _errors_of(response)
+            if response.is_success or not await self._should_resend(prospect_id, response, errors, token, scope, tries):
+                return _Outcome(response, tries.attempts, tries.rate_limited, errors)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        content: bytes | None,
+        params: dict[str, str] | None,
+        tries: _Tries,
+    ) -> httpx.Response:
+        await self.limiter.acquire()
+        tries.attempts += 1
+        self.requests_sent += 1
+        try:
+            response = await self._send(method, url, token, content, params)
+        except BaseException:  # no answer (or cancelled): the limiter must not wait for one
+            self.limiter.abandon()
+            raise
+        tries.only_connect_errors = False
+        self.limiter.observe(response.status_code, response.headers, response.content)
+        return response
+
+    def _after_request_error(self, exc: httpx.RequestError, tries: _Tries) -> str | None:
+        """None to try again; else the failure to report. Raises OutreachUnreachable when no attempt ever
+        reached the server (or the URL cannot work at all)."""
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            raise OutreachUnreachable(f"cannot use {self._origin}: {_describe(exc)}") from None
+        tries.only_connect_errors = tries.only_connect_errors and isinstance(exc, CONNECT_ERRORS)
+        tries.failures += 1
+        if self.retry.has_attempts_left(tries.failures):
+            return None
+        if tries.only_connect_errors:
+            raise OutreachUnreachable(f"cannot connect to {self._origin}: {_describe(exc)}") from None
+        return _describe(exc)
+
+    async def _should_resend(
+        self,
+        prospect_id: int,
+        response: httpx.Response,
+        errors: list[ApiError],
+        token: str,
+        scope: str | None,
+        tries: _Tries,
+    ) -> bool:
+        status = response.status_code
+        if status == 401:
+            if tries.refreshed_token is not None:
+                raise AuthRequired(f"Outreach rejected the refreshed access token; run {self._login_hint}")
+            tries.refreshed_token = await self._tokens.refresh_after_401(token)
+            self.retries += 1
+            self._report_retry(prospect_id, tries.attempts + 1, 0.0, "HTTP 401: token refreshed")
+            return True
+        if status == 403 and any(e.id == "unauthorizedOauthScope" for e in errors):
+            raise ScopeMissing(_scope_message(scope, errors, self._login_hint))
+        if status == 429:
+            tries.rate_limited += 1
+            self.rate_limited += 1
+            if tries.rate_limited >= MAX_RATE_LIMITED:
+                return False
+            # no backoff of our own: the limiter holds every task until the reset
+            self._report_retry(prospect_id, tries.attempts + 1, self.limiter.seconds_throttled(), "HTTP 429")
+            return True
+        if not self.retry.is_retryable(status):
+            return False
+        tries.failures += 1
+        if not self.retry.has_attempts_left(tries.failures):
+            return False
+        # a 503 maintenance answer says when to come back; the policy's ceiling still bounds the wait
+        retry_after = min(_retry_after_seconds(response), self.retry.max_delay)
+        delay = max(self.retry.delay(tries.failures), retry_after)
+        await self._pause(prospect_id, tries, delay, f"HTTP {status} {errors[0].id}")
+        return True
 
     async def _send(
         self, method: str, url: str, token: str, content: bytes | None, params: dict[str, str] | None
@@ -263,17 +310,14 @@ class OutreachClient:
             raise OutreachRequestFailed(_without_query(next_url), None, [refused])
         return next_url
 
-    async def _pause(self, prospect_id: int, failures: int, delay: float, reason: str) -> None:
+    async def _pause(self, prospect_id: int, tries: _Tries, delay: float, reason: str) -> None:
         self.retries += 1
-        self._report_retry(prospect_id, failures + 1, delay, reason)
+        self._report_retry(prospect_id, tries.attempts + 1, delay, reason)
         await asyncio.sleep(delay)
 
     def _report_retry(self, prospect_id: int, attempt: int, delay: float, reason: str) -> None:
         if self.on_retry is not None:
             self.on_retry(prospect_id, attempt, delay, reason)
-
-    def _throttle_left(self) -> float:
-        return self.limiter.seconds_throttled()
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
@@ -345,7 +389,11 @@ def _retry_after_seconds(response: httpx.Response) -> float:
     return seconds if 0 < seconds < float("inf") else 0.0
 
 
-def _describe_transport_error(exc: httpx.TransportError) -> str:
+def _errors_of(response: httpx.Response) -> list[ApiError]:
+    return parse_errors(response.status_code, response.content, response.headers.get("content-type"))
+
+
+def _describe(exc: httpx.RequestError) -> str:
     """The kind of failure only: exception texts may quote request lines, never headers, but stay safe."""
     kinds = {
         httpx.ConnectTimeout: "connect timed out",
@@ -355,6 +403,8 @@ def _describe_transport_error(exc: httpx.TransportError) -> str:
         httpx.RemoteProtocolError: "the server closed the connection without answering",
         httpx.ReadError: "the connection broke while reading the answer",
         httpx.WriteError: "the connection broke while sending the request",
+        httpx.UnsupportedProtocol: "the URL's scheme is not http or https",
+        httpx.DecodingError: "the answer could not be decoded",
     }
     for kind, text in kinds.items():
         if isinstance(exc, kind):

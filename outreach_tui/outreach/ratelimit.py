@@ -29,6 +29,7 @@ HOUR = 3600.0
 DEFAULT_THROTTLE = 60.0  # a 429 that says nothing about when to come back: wait a minute
 MIN_THROTTLE = 1.0  # a 429 whose reset is already past (clock skew): still pause a moment, no storm
 SAME_WINDOW = 0.5  # resets closer than this (seconds) describe the same server window
+SKEW_TOLERANCE = 2.0  # seconds of clock difference with the server we ignore (Date has 1-second steps)
 EPOCH_FLOOR = 1_000_000_000  # smaller X-RateLimit-Reset values are "seconds from now", not epoch seconds
 
 # "...please try again at 2017-01-01T00:00:00." (UTC) inside a 429's detail text
@@ -67,6 +68,7 @@ class RateLimiter:
         self._blocked_until: float | None = None  # set by a 429: nobody sends before it
         self._last_grant: float | None = None
         self._window_estimate = 0.0  # the longest time-to-reset seen: about the server's window length
+        self._skew = 0.0  # server clock minus ours, when they disagree by more than SKEW_TOLERANCE
         self._observed_any = False
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
@@ -108,9 +110,10 @@ class RateLimiter:
         self._observed_any = True
         now = self._clock()
         lowered = {key.lower(): value for key, value in headers.items()}
+        self._learn_skew(lowered.get("date"), now)
         limit = _as_int(lowered.get("x-ratelimit-limit"))
         remaining = _as_int(lowered.get("x-ratelimit-remaining"))
-        reset = _as_epoch(lowered.get("x-ratelimit-reset"), now)
+        reset = _as_epoch(lowered.get("x-ratelimit-reset"), now, self._skew)
         if limit is not None:
             self.limit = limit
         if status == 429:
@@ -184,11 +187,23 @@ class RateLimiter:
             # the same window: answers arrive out of order, the lowest count is the latest truth
             self.remaining = remaining if self.remaining is None else min(self.remaining, remaining)
 
+    def _learn_skew(self, date: str | None, now: float) -> None:
+        """How far the server's clock is ahead of ours, from the Date header (whole seconds, so only a
+        difference beyond SKEW_TOLERANCE counts); absolute times from the server are shifted by it."""
+        if date is None:
+            return
+        try:
+            server_now = parsedate_to_datetime(date).timestamp() + 0.5  # the header truncates to the second
+        except (TypeError, ValueError, IndexError):
+            return
+        offset = server_now - now
+        self._skew = offset if abs(offset) > SKEW_TOLERANCE else 0.0
+
     def _throttle_after_429(self, now: float, headers: Mapping[str, str], reset: float | None, body: bytes) -> None:
         candidates = [
-            _retry_after(headers.get("retry-after"), now),
+            _retry_after(headers.get("retry-after"), now, self._skew),
             reset,
-            _detail_timestamp(body),
+            _from_server_clock(_detail_timestamp(body), self._skew),
         ]
         known = [c for c in candidates if c is not None]
         until = max(known) if known else (self.reset_at if self.reset_at and self.reset_at > now else None)
@@ -258,7 +273,7 @@ def _as_int(value: str | None) -> int | None:
         return None
 
 
-def _as_epoch(value: str | None, now: float) -> float | None:
+def _as_epoch(value: str | None, now: float, skew: float) -> float | None:
     """X-RateLimit-Reset in epoch seconds (Outreach); small values are read as seconds from now."""
     if value is None:
         return None
@@ -268,10 +283,10 @@ def _as_epoch(value: str | None, now: float) -> float | None:
         return None
     if not math.isfinite(number) or number < 0:
         return None
-    return number if number >= EPOCH_FLOOR else now + number
+    return number - skew if number >= EPOCH_FLOOR else now + number
 
 
-def _retry_after(value: str | None, now: float) -> float | None:
+def _retry_after(value: str | None, now: float, skew: float) -> float | None:
     """Retry-After as seconds or as an HTTP date."""
     if value is None:
         return None
@@ -280,10 +295,14 @@ def _retry_after(value: str | None, now: float) -> float | None:
         seconds = float(value)
     except ValueError:
         try:
-            return parsedate_to_datetime(value).timestamp()
+            return parsedate_to_datetime(value).timestamp() - skew
         except (TypeError, ValueError, IndexError):
             return None
     return now + seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _from_server_clock(moment: float | None, skew: float) -> float | None:
+    return None if moment is None else moment - skew
 
 
 def _detail_timestamp(body: bytes) -> float | None:
