@@ -314,10 +314,9 @@ class ExportRunner:
         return len(source)
 
     def _count_segments(self, prospect: PlannedProspect) -> None:
-        for segment_id, status in prospect.segment_statuses.items():
-            tally = self._segments.get(segment_id)
-            if tally is not None and status in tally:
-                tally[status] += 1
+        segments = self._segments
+        for segment_id, status in prospect.segment_statuses.items():  # mapped ids, valid statuses only
+            segments[segment_id][status] += 1
 
     def _count_rest_pending(self, prospects: Iterable[PlannedProspect]) -> None:
         for prospect in prospects:

@@ -190,6 +190,10 @@ class StateStore:
             yield from self._diff_batch(batch, full_resync)
 
     def _diff_batch(self, batch: list[tuple[int, dict[str, Any]]], full_resync: bool) -> Iterator[Change]:
+        if self._db is None:  # nothing stored (a first dry run): everything is new
+            for prospect_id, attributes in batch:
+                yield Change(prospect_id, attributes)
+            return
         known = self.last_accepted(prospect_id for prospect_id, _ in batch)
         for prospect_id, attributes in batch:
             dead = prospect_id in self._dead
