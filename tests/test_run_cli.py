@@ -275,3 +275,15 @@ def test_an_unreachable_webhook_never_fails_the_run(tmp_path: Path, sandbox: San
 
     assert result.returncode == 0 and "Traceback" not in result.stderr
     assert expected_values(2)[2]["firstName"] == (sandbox.prospect(2) or {}).get("firstName")
+
+
+def test_the_installed_entry_point_runs_headless(tmp_path: Path, sandbox: Sandbox) -> None:
+    profile = write_profile(tmp_path, sandbox.api_base)
+    write_records(tmp_path / "in.jsonl", standard_records(4))
+
+    result = subprocess.run([sys.executable, "-m", "outreach_tui", "--run", str(profile), "--quiet"],
+                            env=cli_env(tmp_path / "d", token_for(sandbox)), capture_output=True, text=True,
+                            timeout=60, check=False)
+
+    assert result.returncode == 0, result.stderr
+    assert (sandbox.prospect(4) or {}).get("firstName") == "v1-first-4"

@@ -70,8 +70,11 @@ class _Console:
 
     def __call__(self, event: Event) -> None:
         if self.as_json:
-            self.out.write(orjson.dumps(event.to_json(), default=str).decode() + "\n")
-            self.out.flush()
+            try:
+                self.out.write(orjson.dumps(event.to_json(), default=str).decode() + "\n")
+                self.out.flush()
+            except (BrokenPipeError, ValueError):  # the reader went away (| head): keep exporting
+                self.as_json = False
         if isinstance(event, Progress):
             if self.live:
                 self._status(_progress_text(event))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -434,6 +435,9 @@ class ExportRunner:
                     self._tally.pending += 1
                     continue
                 await self._send_one(client, work)
+            except sqlite3.Error as exc:  # disk full, file removed...: stop; what was recorded stays
+                self._tally.pending += 1
+                self._stop_with(RunStopped(EXIT_USAGE, f"cannot write the export state: {exc}"))
             except asyncio.CancelledError:
                 self._tally.pending += 1  # Outreach may or may not have it: sent again next run
                 raise
