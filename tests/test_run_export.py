@@ -27,6 +27,7 @@ from outreach_tui.export.events import (
     ProspectFailed,
     Resumed,
     RunStarted,
+    Throttled,
 )
 from outreach_tui.export.report import check_counts
 from outreach_tui.export.runner import ExportRunner, RunOptions
@@ -282,3 +283,25 @@ def test_missing_input_file_exits_2(tmp_path: Path, sandbox: Sandbox) -> None:
 
     assert finished.exit_code == 2 and "nowhere.jsonl" in finished.message
     assert finished.counts.read == 0
+
+
+def test_throttling_is_reported_as_events_and_a_webhook_alert(tmp_path: Path, sandbox_factory) -> None:
+    from test_run_cli import Receiver
+
+    sb = sandbox_factory(prospects=30, rate_limit=10, window=1.0)
+    receiver = Receiver()
+    try:
+        profile = write_profile(tmp_path, sb.api_base, alerts={"webhook": receiver.url, "on_throttle": True,
+                                                               "on_failure": False})
+        write_records(tmp_path / "in.jsonl", standard_records(25))
+        finished, events = run_export(profile, sb=sb)
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
+
+    assert finished.exit_code == 0 and finished.counts.activated == 25
+    throttled = [event for event in events if isinstance(event, Throttled)]
+    assert throttled and all(event.until > 0 and event.reason for event in throttled)
+    assert any(isinstance(event, Resumed) for event in events)
+    assert [body["kind"] for body in receiver.bodies] == ["throttled"]  # one alert, not one per throttle
+    assert "throttled until" in receiver.bodies[0]["text"]
