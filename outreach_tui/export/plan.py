@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import orjson
 
@@ -198,7 +198,15 @@ def _json_text(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
 
 
-def _json_loads(text: str) -> Any:
+def _json_bytes(value: Any) -> bytes:
+    """One line of JSON; the fallback keeps integers beyond 64 bits exact."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        return json.dumps(value, ensure_ascii=False).encode() + b"\n"
+
+
+def _json_loads(text: str | bytes) -> Any:
     try:
         return orjson.loads(text)
     except orjson.JSONDecodeError:
@@ -225,6 +233,15 @@ def prospect_ids(entries: Any) -> tuple[list[int], list[str]]:
     return ids, invalid
 
 
+def _single_id(entries: Any) -> list[int] | None:
+    """The common case, one well-formed identity, without building error lists; None: take the long way."""
+    if type(entries) is list and len(entries) == 1 and type(entry := entries[0]) is dict:
+        prospect_id = _parse_id(entry.get("id"))
+        if prospect_id is not None:
+            return [prospect_id]
+    return None
+
+
 def _parse_id(raw: Any) -> int | None:
     if type(raw) is str:
         text = raw.strip()
@@ -236,7 +253,7 @@ def _parse_id(raw: Any) -> int | None:
 
 # ----- merging -----------------------------------------------------------------------------------------
 
-class _Staging:
+class _MergeTable:
     """Merged raw values per prospect, in first-seen order: a dict, then a temporary SQLite file."""
 
     def __init__(self, spill_dir: Path | None, spill_after: int) -> None:
@@ -315,6 +332,74 @@ class _Staging:
         self._memory = {}
 
 
+class _Staging:
+    """Raw values per prospect. Small inputs merge in a dict. Past ``spill_after`` prospects each update is
+    appended to a temporary log (cheap), and a set notes the prospects seen more than once; reading back
+    yields single-record prospects straight from the log and merges only the repeated ones."""
+
+    def __init__(self, spill_dir: Path | None, spill_after: int) -> None:
+        self._spill_dir = spill_dir
+        self._spill_after = spill_after
+        self._memory: dict[int, dict[str, Any]] | None = {}
+        self._log: IO[bytes] | None = None
+        self._seen: set[int] = set()
+        self._repeated: set[int] = set()
+
+    def merge(self, prospect_id: int, values: dict[str, Any]) -> None:
+        if self._memory is not None:
+            existing = self._memory.get(prospect_id)
+            if existing is None:
+                self._memory[prospect_id] = dict(values)
+                if len(self._memory) > self._spill_after:
+                    self._spill()
+            else:
+                existing.update(values)
+            return
+        assert self._log is not None
+        if prospect_id in self._seen:
+            self._repeated.add(prospect_id)
+        else:
+            self._seen.add(prospect_id)
+        self._log.write(_json_bytes((prospect_id, values)))
+
+    def _spill(self) -> None:
+        self._log = tempfile.TemporaryFile(prefix="outreach-tui-plan-", dir=self._spill_dir)  # noqa: SIM115 (closed by close())
+        memory, self._memory = self._memory or {}, None
+        for prospect_id, values in memory.items():
+            self.merge(prospect_id, values)
+
+    def __len__(self) -> int:
+        return len(self._memory) if self._memory is not None else len(self._seen)
+
+    def items(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every prospect once: the log's single-record prospects in input order, then the repeated ones."""
+        if self._memory is not None:
+            yield from self._memory.items()
+            return
+        assert self._log is not None
+        self._log.flush()
+        self._log.seek(0)
+        repeated = _MergeTable(self._spill_dir, self._spill_after)
+        try:
+            for line in self._log:
+                prospect_id, values = _json_loads(line)
+                if prospect_id in self._repeated:
+                    repeated.merge(prospect_id, values)
+                else:
+                    yield prospect_id, values
+            yield from repeated.items()
+        finally:
+            repeated.close()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._memory = {}
+        self._seen.clear()
+        self._repeated.clear()
+
+
 class _ignore_missing:
     def __enter__(self) -> None:
         return None
@@ -353,10 +438,12 @@ class Planner:
             if (attribute := _attribute(row.target)).type == "string" and attribute.format is None
         }
         self._staging = _Staging(spill_dir, spill_after)
+        self._targeted_at_close: int | None = None
 
     @property
     def targeted(self) -> int:
-        return len(self._staging)
+        """Distinct target prospects so far."""
+        return self._targeted_at_close if self._targeted_at_close is not None else len(self._staging)
 
     def add(self, record: Record) -> Outcome:
         self.counts.read += 1
@@ -371,7 +458,9 @@ class Planner:
         if not entries:
             return self._exclude(record.line, "missing identity",
                                  f"no '{self._namespace}' identity in identityMap")
-        ids, invalid = prospect_ids(entries)
+        ids = _single_id(entries)
+        if ids is None:
+            ids, invalid = prospect_ids(entries)
         if not ids:
             return self._exclude(record.line, "invalid OutreachId", "; ".join(invalid))
         values = self._values(data)
@@ -456,6 +545,9 @@ class Planner:
         )
 
     def close(self) -> None:
+        """Free the temporary files; counts, lists and ``targeted`` stay readable."""
+        if self._targeted_at_close is None:
+            self._targeted_at_close = len(self._staging)
         self._staging.close()
 
     def __enter__(self) -> Planner:
