@@ -286,3 +286,33 @@ async def test_get_prospects_follows_pages(
     assert sorted(found) == list(range(1, 51))
     assert found[33] == {"firstName": "Zed"}
     assert client.requests_sent == 1 + 3 + 3 + 2  # the PATCH, then 20 + 20 + 10 ids in pages of 7
+
+
+async def test_fault_mix_with_tokens_expiring_mid_run(sandbox_factory: Callable[..., Sandbox]) -> None:
+    """10 % 5xx, 2 % dropped connections and every token expired part-way: every PATCH still lands."""
+    sandbox = sandbox_factory(prospects=200, error_rate=0.1, drop_rate=0.02, fault_seed=3)
+    tokens = SandboxTokens(sandbox)
+    client = OutreachClient(
+        sandbox.api_base, tokens, limiter=RateLimiter(100_000), retry=RetryPolicy(**QUICK), concurrency=4
+    )
+    done = 0
+
+    async def one(prospect_id: int, gate: asyncio.Semaphore) -> PatchResult:
+        nonlocal done
+        async with gate:
+            result = await client.patch_prospect(prospect_id, {"custom4": "existing"})
+        done += 1
+        if done == 80:
+            sandbox.expire_all_tokens()
+        return result
+
+    gate = asyncio.Semaphore(4)
+    try:
+        results = await asyncio.gather(*(one(i, gate) for i in range(1, 201)))
+    finally:
+        await client.aclose()
+    assert all(r.ok for r in results), [r for r in results if not r.ok]
+    assert tokens.refreshes == 1
+    assert sandbox.stats.faults > 0 and sandbox.stats.dropped > 0
+    assert all(sandbox.prospect(i)["custom4"] == "existing" for i in range(1, 201))  # type: ignore[index]
+    assert client.requests_sent == sum(r.attempts for r in results)

@@ -63,6 +63,7 @@ class _Tries:
     attempts: int = 0  # requests sent
     failures: int = 0  # transient failures (5xx, 408, no answer): bounded by the retry policy
     rate_limited: int = 0  # 429 answers: bounded separately, the limiter waits each one out
+    token: str = ""  # the bearer token of the latest attempt
     refreshed_token: str | None = None  # set after the one refresh a 401 allows
     only_connect_errors: bool = True  # no attempt has reached the server yet
 
@@ -191,9 +192,8 @@ class OutreachClient:
         unauthorizedOauthScope) and OutreachUnreachable (no connection at all on any attempt)."""
         tries = _Tries()
         while True:
-            token = tries.refreshed_token or await self._tokens.access_token()
             try:
-                response = await self._attempt(method, url, token, content, params, tries)
+                response = await self._attempt(method, url, content, params, tries)
             except httpx.RequestError as exc:
                 problem = self._after_request_error(exc, tries)
                 if problem is not None:
@@ -201,23 +201,24 @@ class OutreachClient:
                 await self._pause(prospect_id, tries, self.retry.delay(tries.failures), _describe(exc))
                 continue
             errors = [] if response.is_success else _errors_of(response)
-            if response.is_success or not await self._should_resend(prospect_id, response, errors, token, scope, tries):
+            if response.is_success or not await self._should_resend(prospect_id, response, errors, scope, tries):
                 return _Outcome(response, tries.attempts, tries.rate_limited, errors)
 
     async def _attempt(
         self,
         method: str,
         url: str,
-        token: str,
         content: bytes | None,
         params: dict[str, str] | None,
         tries: _Tries,
     ) -> httpx.Response:
         await self.limiter.acquire()
-        tries.attempts += 1
-        self.requests_sent += 1
         try:
-            response = await self._send(method, url, token, content, params)
+            # the token is taken after the limiter's wait (which may be long): the source refreshes ahead
+            tries.token = tries.refreshed_token or await self._tokens.access_token()
+            tries.attempts += 1
+            self.requests_sent += 1
+            response = await self._send(method, url, tries.token, content, params)
         except BaseException:  # no answer (or cancelled): the limiter must not wait for one
             self.limiter.abandon()
             raise
@@ -243,7 +244,6 @@ class OutreachClient:
         prospect_id: int,
         response: httpx.Response,
         errors: list[ApiError],
-        token: str,
         scope: str | None,
         tries: _Tries,
     ) -> bool:
@@ -251,7 +251,7 @@ class OutreachClient:
         if status == 401:
             if tries.refreshed_token is not None:
                 raise AuthRequired(f"Outreach rejected the refreshed access token; run {self._login_hint}")
-            tries.refreshed_token = await self._tokens.refresh_after_401(token)
+            tries.refreshed_token = await self._tokens.refresh_after_401(tries.token)
             self.retries += 1
             self._report_retry(prospect_id, tries.attempts + 1, 0.0, "HTTP 401: token refreshed")
             return True
@@ -413,13 +413,14 @@ def _describe(exc: httpx.RequestError) -> str:
 
 
 def _origin(url: str) -> str:
+    """scheme://host:port, never any user:password@ part (it goes into messages)."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname or ''}{port}".lower()
 
 
 def _without_query(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+    return _origin(url) + urlsplit(url).path
 
 
 def _user_agent() -> str:
