@@ -110,18 +110,26 @@ class WizardScreen(Screen[None]):
     def show_step(self, name: str) -> None:
         self.query_one("#steps", ContentSwitcher).current = name
         index = STEPS.index(name)
-        bar = Text()
-        for number, step_name in enumerate(STEPS):
-            if number:
-                bar.append(" › ", style="dim")
-            style = "bold reverse" if number == index else ("" if number < index else "dim")
-            bar.append(f"{number + 1} {self.step(step_name).title}", style=style)
-        self.query_one("#step-bar", Static).update(bar)
+        self.paint_step_bar()
         self.query_one("#back", Button).disabled = index == 0
         self.query_one("#next", Button).disabled = index == len(STEPS) - 1
         if name == "review":
             self.refresh_review()
         self.set_status("")
+
+    def paint_step_bar(self) -> None:
+        index = STEPS.index(self.current)
+        bar = Text()
+        separator = " › " if self.size.width >= 90 else "›"
+        for number, step_name in enumerate(STEPS):
+            if number:
+                bar.append(separator, style="dim")
+            style = "bold reverse" if number == index else ("" if number < index else "dim")
+            bar.append(f"{number + 1} {self.step(step_name).title}", style=style)
+        self.query_one("#step-bar", Static).update(bar)
+
+    def on_resize(self) -> None:
+        self.paint_step_bar()
 
     def go(self, name: str) -> bool:
         """Move to ``name``; moving forward checks every step on the way and stops at the first problem."""

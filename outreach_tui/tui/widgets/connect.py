@@ -27,10 +27,10 @@ class ConnectStep(Step):
             yield Button("Cancel sign-in", id="cancel-sign-in", compact=True, disabled=True)
         yield Static("Not signed in.", id="signed-in")
         yield Static("", id="sign-in-url")
-        yield field("API base URL", Input(id="api-base"), "api-base")
-        yield field("Authorize URL", Input(id="authorize-url"), "authorize-url")
-        yield field("Token URL", Input(id="token-url"), "token-url")
-        yield field("OAuth client ID", Input(id="client-id", placeholder="from your Outreach app"), "client-id")
+        yield field("API base URL", Input(compact=True, id="api-base"), "api-base")
+        yield field("Authorize URL", Input(compact=True, id="authorize-url"), "authorize-url")
+        yield field("Token URL", Input(compact=True, id="token-url"), "token-url")
+        yield field("OAuth client ID", Input(compact=True, id="client-id", placeholder="from your Outreach app"), "client-id")
 
     def load(self, profile: Profile) -> None:
         for attribute, name in URL_FIELDS.items():

@@ -19,14 +19,14 @@ class DestinationStep(Step):
     title = "Destination"
 
     def compose(self) -> ComposeResult:
-        yield field("Name (required)", Input(id="destination-name", placeholder="Outreach EMEA"),
+        yield field("Name (required)", Input(compact=True, id="destination-name", placeholder="Outreach EMEA"),
                     "destination-name")
-        yield field("Description", Input(id="destination-description"), "destination-description")
+        yield field("Description", Input(compact=True, id="destination-description"), "destination-description")
         for name in SWITCHES:
             with Horizontal(classes="switch-row"):
                 yield Switch(id=name.replace("_", "-"))
                 yield Label(SWITCH_LABELS[name])
-        yield field("Alert webhook URL (optional, Slack-compatible)", Input(id="webhook"), "webhook")
+        yield field("Alert webhook URL (optional, Slack-compatible)", Input(compact=True, id="webhook"), "webhook")
 
     def load(self, profile: Profile) -> None:
         self.set_value("destination-name", profile.destination.name)

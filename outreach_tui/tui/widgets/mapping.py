@@ -48,12 +48,12 @@ class MappingStep(Step):
 
     def compose(self) -> ComposeResult:
         yield field("Identity namespace (identityMap → OutreachId)",
-                    Input(id="identity-namespace", placeholder="Oid"), "identity-namespace")
+                    Input(compact=True, id="identity-namespace", placeholder="Oid"), "identity-namespace")
         table: DataTable[Text] = DataTable(id="mapping-table", cursor_type="row", zebra_stripes=True)
         yield table
         with Horizontal(classes="editor"):
-            yield Input(id="mapping-source", placeholder="XDM source, e.g. person.name.firstName")
-            yield Input(id="mapping-target", placeholder="Outreach attribute",
+            yield Input(compact=True, id="mapping-source", placeholder="XDM source, e.g. person.name.firstName")
+            yield Input(compact=True, id="mapping-target", placeholder="Outreach attribute",
                         suggester=SuggestFromList(catalog.writable_names(), case_sensitive=False))
         yield Static("", id="target-kind")
         yield Static("", classes="error-line", id="mapping-error")

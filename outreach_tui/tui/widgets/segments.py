@@ -41,8 +41,8 @@ class SegmentsStep(Step):
         yield DataTable(id="segments-table", cursor_type="row", zebra_stripes=True)
         yield Static("Select a segment (enter) to map it.", id="segment-selected")
         with Horizontal(classes="editor"):
-            yield field("Name (for humans)", Input(id="segment-name"), "segment-name")
-            yield field("Mapping ID 1..150", Input(id="segment-mapping-id", type="integer",
+            yield field("Name (for humans)", Input(compact=True, id="segment-name"), "segment-name")
+            yield field("Mapping ID 1..150", Input(compact=True, id="segment-mapping-id", type="integer",
                                                   validators=[Number(minimum=1, maximum=150)],
                                                   validate_on=["blur", "submitted"]),
                         "segment-mapping-id")
@@ -53,7 +53,7 @@ class SegmentsStep(Step):
 
     def on_mount(self) -> None:
         table = self.query_one("#segments-table", DataTable)
-        for label, key in (("segment", "id"), ("profiles", "counts"), ("name", "name"), ("ID", "mapping_id"),
+        for label, key in (("segment", "id"), ("records R/E/X", "counts"), ("name", "name"), ("ID", "mapping_id"),
                            ("Outreach", "types")):
             table.add_column(label, key=key)
 
@@ -82,7 +82,8 @@ class SegmentsStep(Step):
         table.clear()
         for segment_id in self._ids():
             counts = self.discovered.get(segment_id)
-            count_text = Text(" ".join(f"{status[0]}:{n:,}" for status, n in sorted(counts.items()))
+            count_text = Text(" ".join(f"{letter}{counts.get(status, 0):,}" for letter, status
+                                       in (("R", "realized"), ("E", "existing"), ("X", "exited")))
                               if counts else "not in sample", style="" if counts else "dim")
             segment = self._mapped(segment_id)
             if segment is None:

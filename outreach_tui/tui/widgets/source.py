@@ -23,7 +23,7 @@ class SourceStep(Step):
 
     def compose(self) -> ComposeResult:
         yield field("Input file (XDM profiles; relative to the profile file)",
-                    Input(id="source-path", placeholder="profiles.jsonl"), "source-path")
+                    Input(compact=True, id="source-path", placeholder="profiles.jsonl"), "source-path")
         with Horizontal(classes="buttons"):
             yield Select(FORMATS, value="auto", allow_blank=False, id="source-format", compact=True)
             yield Button("Discover", id="discover", variant="primary", compact=True)
