@@ -30,7 +30,8 @@ class ConnectStep(Step):
         yield field("API base URL", Input(compact=True, id="api-base"), "api-base")
         yield field("Authorize URL", Input(compact=True, id="authorize-url"), "authorize-url")
         yield field("Token URL", Input(compact=True, id="token-url"), "token-url")
-        yield field("OAuth client ID", Input(compact=True, id="client-id", placeholder="from your Outreach app"), "client-id")
+        yield field("OAuth client ID", Input(compact=True, id="client-id", placeholder="from your Outreach app"),
+                    "client-id")
 
     def load(self, profile: Profile) -> None:
         for attribute, name in URL_FIELDS.items():
