@@ -298,6 +298,19 @@ async def test_small_clock_differences_are_ignored() -> None:
     assert limiter.reset_at == START + 30
 
 
+async def test_a_failing_listener_does_not_fail_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    limiter, time = make()
+
+    def broken(until: float, reason: str) -> None:
+        raise RuntimeError("listener bug")
+
+    limiter.on_throttle = broken
+    limiter.observe(429, {"Retry-After": "5"}, b"")
+    await time.run(limiter.acquire())
+    assert time.now >= START + 5
+    assert "listener" in caplog.text
+
+
 def test_invalid_budget() -> None:
     with pytest.raises(ValueError):
         RateLimiter(0)

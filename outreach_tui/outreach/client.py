@@ -7,6 +7,7 @@ one parser (``errors.py``). Tokens come from a ``TokenSource``; they never appea
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -20,6 +21,8 @@ from outreach_tui.outreach.credentials import AuthRequired, ScopeMissing, TokenS
 from outreach_tui.outreach.errors import ApiError, connection_error, parse_errors
 from outreach_tui.outreach.ratelimit import RateLimiter
 from outreach_tui.outreach.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
 
 JSON_API = "application/vnd.api+json"
 MAX_RATE_LIMITED = 20  # 429s one request may meet before it fails (the limiter waits out each one)
@@ -316,8 +319,12 @@ class OutreachClient:
         await asyncio.sleep(delay)
 
     def _report_retry(self, prospect_id: int, attempt: int, delay: float, reason: str) -> None:
-        if self.on_retry is not None:
+        if self.on_retry is None:
+            return
+        try:
             self.on_retry(prospect_id, attempt, delay, reason)
+        except Exception:  # a listener's bug must not fail the prospect: log it
+            log.exception("retry listener %r failed", self.on_retry)
 
 
 # -- helpers ------------------------------------------------------------------------------------------------

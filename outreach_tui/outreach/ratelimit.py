@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import re
 import time
@@ -24,6 +25,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+log = logging.getLogger(__name__)
 
 HOUR = 3600.0
 DEFAULT_THROTTLE = 60.0  # a 429 that says nothing about when to come back: wait a minute
@@ -238,7 +241,7 @@ class RateLimiter:
             self.throttled_until = until
             self.throttle_reason = reason
         if starting and self.on_throttle is not None:
-            self.on_throttle(until, reason)
+            _notify(self.on_throttle, until, reason)
 
     def _announce_resume(self) -> None:
         if self.throttled_until is None:
@@ -246,7 +249,7 @@ class RateLimiter:
         self.throttled_until = None
         self.throttle_reason = None
         if self.on_resume is not None:
-            self.on_resume()
+            _notify(self.on_resume)
 
     async def _wait(self, seconds: float) -> None:
         """Sleep ``seconds`` or until an answer arrives that may change the decision, whichever is first."""
@@ -261,6 +264,14 @@ class RateLimiter:
             for task in (sleeper, waker):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+
+def _notify(callback: Callable[..., None], *args: object) -> None:
+    """A listener's bug must not fail the request that happened to trigger the event: log it instead."""
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("rate limiter listener %r failed", callback)
 
 
 # -- header parsing -----------------------------------------------------------------------------------------
