@@ -170,6 +170,22 @@ def test_too_long_names_the_limit() -> None:
     assert "longer than Outreach allows" in d.hint and "255" in d.hint and "mapping row 1" in d.hint
 
 
+def test_too_long_uses_the_limit_outreach_states() -> None:
+    d = diagnose(7, 422, validation("Custom4 is too long (maximum is 1,000 characters).", "custom4"), origin_of)
+    assert "1,000 characters" in d.hint and SEGMENT in d.hint
+
+
+def test_unmapped_custom_field_rejected() -> None:
+    d = diagnose(7, 422, validation("Custom12 is not recognised.", "custom12"), origin_of)
+    assert d.origin is None
+    assert d.hint == "custom12 rejected — is custom field 12 set up in Outreach?"
+
+
+def test_standard_attribute_of_the_wrong_type() -> None:
+    d = diagnose(7, 422, validation("Score is not a number.", "score"), lambda _f: "mapping row 3 (x → score)")
+    assert "score expects" in d.hint and "mapping row 3" in d.hint
+
+
 def test_too_long_error_id() -> None:
     d = diagnose(7, 422, validation("Data too long.", "title", "validationDataTooLongError"), origin_of)
     assert "longer than Outreach allows" in d.hint

@@ -30,6 +30,7 @@ _SECRETISH = re.compile(
     r"|\b(access_token|refresh_token|client_secret|code)=[^\s&\"']+"
 )
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_STATED_MAXIMUM = re.compile(r"maximum is ([\d,]+)")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]+")
 
 
@@ -232,9 +233,10 @@ def _rejected_value_hint(error: ApiError, field: str | None, origin: str | None,
         )
     if field is None:
         return "Outreach rejected the request; see the detail."
+    attribute = catalog.get(field)
     if "too long" in detail or "toolong" in error.id.lower():
-        attribute = catalog.get(field)
-        most = attribute.max_length if attribute else None
+        stated = _STATED_MAXIMUM.search(detail)  # an admin may set a custom field shorter than the catalog's
+        most = int(stated.group(1).replace(",", "")) if stated else (attribute.max_length if attribute else None)
         limit = f" (at most {most:,} characters)" if most else ""
         return f"The value for {field} is longer than Outreach allows{limit}{source}; shorten the source."
     number = catalog.custom_number(field)
@@ -244,8 +246,13 @@ def _rejected_value_hint(error: ApiError, field: str | None, origin: str | None,
             "the value does not match it: change the field type in Outreach or the value sent."
         )
     if number is not None:
-        what = origin or "a mapping"
-        return f"{field} rejected: {what} — is custom field {number} set up in Outreach?"
+        return (
+            f"{field} rejected: {origin} — is custom field {number} set up in Outreach?"
+            if origin
+            else (f"{field} rejected — is custom field {number} set up in Outreach?")
+        )
+    if attribute is not None and _is_type_mismatch(detail):
+        return f"{field} expects {attribute.kind}{source}; the value sent does not fit: check that mapping."
     return f"Outreach rejected the value for {field}{source}; check that mapping."
 
 
