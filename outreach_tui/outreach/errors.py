@@ -246,11 +246,8 @@ def _rejected_value_hint(error: ApiError, field: str | None, origin: str | None,
             "the value does not match it: change the field type in Outreach or the value sent."
         )
     if number is not None:
-        return (
-            f"{field} rejected: {origin} — is custom field {number} set up in Outreach?"
-            if origin
-            else (f"{field} rejected — is custom field {number} set up in Outreach?")
-        )
+        by = f": {origin}" if origin else ""
+        return f"{field} rejected{by} — is custom field {number} set up in Outreach?"
     if attribute is not None and _is_type_mismatch(detail):
         return f"{field} expects {attribute.kind}{source}; the value sent does not fit: check that mapping."
     return f"Outreach rejected the value for {field}{source}; check that mapping."
