@@ -117,11 +117,12 @@ def pacing(args: argparse.Namespace) -> None:
     inner = windows[1:-1]
     utilisation = sum(inner) / (args.limit * len(inner)) if inner else float("nan")
     allowed = args.limit / args.window
-    print(f"limit {args.limit} per {args.window:g} s, {args.requests} PATCHes, concurrency {args.concurrency}")
+    sent = sum(windows)  # the timed PATCHes plus the warm-up ones
+    print(f"limit {args.limit} per {args.window:g} s, {sent} PATCHes, concurrency {args.concurrency}")
     print(f"requests per window: {windows}   429s: {rate_limited}")
     print(
         f"utilisation of full windows: {utilisation:.3f}   achieved rate / allowed: "
-        f"{args.requests / elapsed / allowed:.3f} ({args.requests / elapsed:.1f}/s over {elapsed:.1f} s)"
+        f"{sent / elapsed / allowed:.3f} ({sent / elapsed:.1f}/s over {elapsed:.1f} s)"
     )
 
 
