@@ -159,10 +159,11 @@ def rate_part(workdir: Path, concurrency: int) -> None:
     achieved = finished.counts.activated / wall
     allowed = limit / window
     middle = [used / limit for _, used in windows[1:-1]]
-    print(f"(b) rate-limit utilisation: {achieved / allowed:.3f} ({achieved:.2f} req/s achieved, {allowed:.2f} "
-          f"allowed; {count} prospects in {wall:.1f} s); full windows used "
-          f"{', '.join(f'{share:.2f}' for share in middle)}; 429s: {stats['rateLimited']} over "
-          f"{len(windows)} windows", flush=True)
+    utilisation = statistics.mean(middle) if middle else float("nan")
+    print(f"(b) rate-limit utilisation: {utilisation:.3f} (mean share of each full {window:.0f} s window's "
+          f"{limit} requests used: {', '.join(f'{share:.2f}' for share in middle)}); {count} prospects in "
+          f"{wall:.1f} s = {achieved:.2f} req/s against {allowed:.2f} allowed (the first window is partial, so "
+          f"this can exceed 1); 429s: {stats['rateLimited']} over {len(windows)} windows", flush=True)
 
 
 def main() -> int:
