@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from outreach_tui.outreach import client as client_module
-from outreach_tui.outreach.client import OutreachClient, OutreachUnreachable, PatchResult
+from outreach_tui.outreach.client import OutreachClient, OutreachRequestFailed, OutreachUnreachable, PatchResult
 from outreach_tui.outreach.credentials import AuthRequired, ScopeMissing, StaticTokenSource
 from outreach_tui.outreach.errors import diagnose
 from outreach_tui.outreach.ratelimit import RateLimiter
@@ -20,7 +20,7 @@ from outreach_tui.sandbox import Sandbox
 
 SEGMENT = "segment 'EMEA high intent' (mapping ID 4)"
 ORIGINS = {"custom4": SEGMENT, "firstName": "mapping row 1 (person.name.firstName → firstName)"}
-QUICK = {"base_delay": 0.001, "max_delay": 0.01}
+QUICK: dict[str, Any] = {"base_delay": 0.001, "max_delay": 0.01}
 
 
 class SandboxTokens:
@@ -316,3 +316,19 @@ async def test_fault_mix_with_tokens_expiring_mid_run(sandbox_factory: Callable[
     assert sandbox.stats.faults > 0 and sandbox.stats.dropped > 0
     assert all(sandbox.prospect(i)["custom4"] == "existing" for i in range(1, 201))  # type: ignore[index]
     assert client.requests_sent == sum(r.attempts for r in results)
+
+
+async def test_reads_need_the_read_scope(sandbox: Sandbox, make_client: Callable[..., OutreachClient]) -> None:
+    tokens = SandboxTokens(sandbox, scopes=("prospects.write",))  # write does not imply read
+    with pytest.raises(ScopeMissing, match=r"prospects\.read"):
+        await make_client(tokens=tokens).get_prospects([1, 2])
+
+
+async def test_read_failure_raises_with_the_parsed_error(
+    sandbox: Sandbox, make_client: Callable[..., OutreachClient]
+) -> None:
+    client = make_client(api_base=sandbox.api_base + "/nothing-here")
+    with pytest.raises(OutreachRequestFailed) as caught:
+        await client.token_info()
+    assert caught.value.status == 404 and caught.value.errors
+    assert client.requests_sent == 1  # a 404 is not retried

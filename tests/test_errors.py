@@ -6,6 +6,8 @@ from __future__ import annotations
 import httpx
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from outreach_tui.outreach.errors import MAX_DETAIL, ApiError, diagnose, field_of, parse_errors
 from outreach_tui.sandbox import Sandbox
@@ -264,3 +266,24 @@ def test_sandbox_bodies_parse(sandbox: Sandbox) -> None:
     assert token not in repr(parse_errors(401, bad_token.content, None))
     d = diagnose(1, 415, parse_errors(415, wrong_type.content, None), origin_of)
     assert "application/vnd.api+json" in d.detail
+
+
+@given(status=st.integers(min_value=100, max_value=599), body=st.binary(max_size=2000), html=st.booleans())
+def test_any_body_parses_to_safe_errors(status: int, body: bytes, html: bool) -> None:
+    errors = parse_errors(status, body, "text/html" if html else None)
+    assert errors
+    for error in errors:
+        assert error.id and len(error.detail) <= MAX_DETAIL
+        assert not any(ord(c) < 32 and c not in "\t\n" for c in error.detail)
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.text(max_size=50),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+        max_leaves=20,
+    )
+)
+def test_any_json_parses_to_errors(value: object) -> None:
+    body = orjson.dumps({"errors": [value, {"id": "x", "source": value, "detail": value}]})
+    assert parse_errors(422, body, None)
