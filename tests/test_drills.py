@@ -30,7 +30,7 @@ from test_run_support import (
     write_records,
 )
 
-from outreach_tui.export.events import Event, Progress
+from outreach_tui.export.events import Event, Progress, Retrying
 from outreach_tui.export.runner import ExportRunner, RunOptions
 from outreach_tui.outreach.auth import token_source_for
 from outreach_tui.outreach.credentials import StaticTokenSource
@@ -96,8 +96,11 @@ def test_fault_drill_5xx_drops_and_expired_tokens_still_activate_everything(
     monkeypatch.setenv("OUTREACH_CLIENT_SECRET", sb.config.client_secret)
     profile = load_profile(profile_path)
     expired = []
+    retries: list[Retrying] = []
 
     def expire_midway(event: Event) -> None:
+        if isinstance(event, Retrying):
+            retries.append(event)
         if isinstance(event, Progress) and event.counts.activated >= count // 2 and not expired:
             sb.expire_all_tokens()
             expired.append(event.counts.activated)
@@ -110,7 +113,7 @@ def test_fault_drill_5xx_drops_and_expired_tokens_still_activate_everything(
     counts = finished.counts
     assert finished.exit_code == 0, finished.message
     assert (counts.activated, counts.failed, counts.pending) == (count, 0, 0)
-    assert counts.retried > 0
+    assert counts.retried > 0 and retries and {event.prospect_id for event in retries} <= set(range(1, count + 1))
     stats = sb.stats
     assert stats.faults > 0 and stats.dropped > 0 and stats.count(status=401) > 0
     assert values_in(sb, count) == expected_values(count)
