@@ -287,3 +287,29 @@ def test_the_installed_entry_point_runs_headless(tmp_path: Path, sandbox: Sandbo
 
     assert result.returncode == 0, result.stderr
     assert (sandbox.prospect(4) or {}).get("firstName") == "v1-first-4"
+
+
+def test_follow_standard_input_until_it_ends(tmp_path: Path, sandbox: Sandbox) -> None:
+    profile = write_profile(tmp_path, sandbox.api_base, export={"follow_window": 0.1})
+    command = cli_command(profile, "--follow", "--input", "-", "--json", "--report", tmp_path / "r.json")
+    process = subprocess.Popen(command, env=cli_env(tmp_path / "d", token_for(sandbox)), stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdin is not None
+        lines = JsonLines(process)
+        process.stdin.write(json.dumps(record(1, "first")) + "\n")
+        process.stdin.flush()
+        lines.wait_for(activated_at_least(1))
+        process.stdin.write(json.dumps(record(2, "second")) + "\n")
+        process.stdin.close()  # the end of the stream ends the run normally
+        assert process.wait(timeout=WAIT) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+    report = read_report(tmp_path / "r.json")
+    assert report["prospects"]["activated"] == 2 and report["records"]["read"] == 2
+    assert (sandbox.prospect(2) or {}).get("firstName") == "second"
