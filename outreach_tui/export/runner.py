@@ -206,6 +206,8 @@ class ExportRunner:
             await self._close_client()
         if self._fatal is not None:
             message = str(self._fatal)
+        elif self.cancelled:
+            message = "interrupted: state saved; prospects not sent are pending, the next run sends them"
         return await self._finish(started_at, message)
 
     async def _run_once(self, records: Iterator[Record] | AsyncIterator[list[Record]]) -> None:
