@@ -71,7 +71,7 @@ def _run_parser() -> tuple[argparse.ArgumentParser, Callable[..., int]]:
 
 
 def _dispatch(argv: list[str]) -> int:
-    if not argv or argv[0] not in COMMANDS and "--run" not in argv:
+    if not argv or (argv[0] not in COMMANDS and "--run" not in argv):
         return _wizard(argv)
     if argv[0] in COMMANDS:
         parser, handler = _command_parser(argv[0], COMMANDS[argv[0]])
