@@ -108,11 +108,21 @@ class WizardScreen(Screen[None]):
         return self.query_one("#steps", ContentSwitcher).current or "connect"
 
     def show_step(self, name: str) -> None:
-        self.query_one("#steps", ContentSwitcher).current = name
         index = STEPS.index(name)
+        back, next_ = self.query_one("#back", Button), self.query_one("#next", Button)
+        focused = self.focused
+        # One focus change at most (each one rebuilds the footer): stay on the nav buttons when they have
+        # focus, else move into the new step.
+        if focused is back and index == 0:
+            next_.focus()
+        elif focused is next_ and index == len(STEPS) - 1:
+            back.focus()
+        elif focused is not None and focused not in (back, next_):
+            self.step(name).focus_first()
+        self.query_one("#steps", ContentSwitcher).current = name
         self.paint_step_bar()
-        self.query_one("#back", Button).disabled = index == 0
-        self.query_one("#next", Button).disabled = index == len(STEPS) - 1
+        back.disabled = index == 0
+        next_.disabled = index == len(STEPS) - 1
         if name == "review":
             self.refresh_review()
         self.set_status("")

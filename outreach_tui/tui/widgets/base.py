@@ -51,6 +51,13 @@ class Step(VerticalScroll):
         assert isinstance(screen, WizardScreen)
         return screen
 
+    def focus_first(self) -> None:
+        """Focus the step's first enabled field or button (not the scroll container itself)."""
+        for widget in self.query("Input, Button, Select, Switch, DataTable"):
+            if widget.focusable and not widget.disabled:
+                widget.focus()
+                return
+
     def load(self, profile: Profile) -> None:
         """Fill the widgets from the draft."""
 

@@ -60,6 +60,7 @@ class ExportPanel(Step):
         self.show_path = show_path
         self._dirty = True
         self._shown_diagnostics = 0
+        self._shown: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="buttons"):
@@ -146,7 +147,20 @@ class ExportPanel(Step):
 
     # ----- rendering ---------------------------------------------------------------------------------
 
+    def on_show(self) -> None:
+        self._dirty = True
+        self.repaint()
+
+    def _set(self, selector: str, content: Text) -> None:
+        """Update a Static only when its text changed (an update costs a refresh, maybe a layout)."""
+        key = content.markup if isinstance(content, Text) else str(content)
+        if self._shown.get(selector) != key:
+            self._shown[selector] = key
+            self.query_one(selector, Static).update(content)
+
     def repaint(self) -> None:
+        if not self.display:  # another step is shown: paint when it comes back (on_show)
+            return
         if not self._dirty:
             if self.throttled:
                 self._paint_state()  # the countdown moves
@@ -162,7 +176,7 @@ class ExportPanel(Step):
         counts = view.counts
         done = counts.activated + counts.unchanged + counts.failed
         self.query_one("#export-progress", ProgressBar).update(total=view.total, progress=done)
-        self.query_one("#export-counts", Static).update(Text.assemble(
+        self._set("#export-counts", Text.assemble(
             ("activated ", "bold"), (f"{counts.activated:,}", "green"), ("  unchanged ", "bold"),
             f"{counts.unchanged:,}", ("  excluded ", "bold"), f"{counts.excluded:,}",
             ("  failed ", "bold"), (f"{counts.failed:,}", "red" if counts.failed else ""),
@@ -174,7 +188,7 @@ class ExportPanel(Step):
         if view.state in ("finished", "cancelled", "failed"):
             report = view.message + (f"\nReport written to {self.show_path(view.report_path)}"
                                      if view.report_path else "")
-        self.query_one("#export-report", Static).update(Text(report))
+        self._set("#export-report", Text(report))
 
     def _paint_state(self) -> None:
         view = self.view
@@ -190,7 +204,7 @@ class ExportPanel(Step):
                       "running": f"Running ({view.phase or 'starting'})",
                       "finished": "Finished", "cancelled": "Cancelled", "failed": "Failed"}
             text = Text(labels.get(view.state, view.state), style="bold")
-        widget.update(text)
+        self._set("#export-state", text)
 
     def _paint_budget(self) -> None:
         view = self.view
@@ -202,14 +216,20 @@ class ExportPanel(Step):
             parts.append(f"resets in {countdown(view.budget_reset_at - self.clock())}")
         parts.append(f"sent {view.counts.sent:,}, retried {view.counts.retried:,}, "
                      f"429s {view.counts.rate_limited:,}, throttled {view.throttle_count}x")
-        self.query_one("#export-budget", Static).update(Text(" · ".join(parts)))
+        self._set("#export-budget", Text(" · ".join(parts)))
 
     def _paint_segments(self) -> None:
         table = self.query_one("#export-segments", DataTable)
-        table.clear()
-        for segment_id, counts in sorted(self.view.segments.items()):
-            table.add_row(Text(segment_id), *(Text(f"{counts.get(k, 0):,}") for k in ("realized", "existing",
-                                                                                          "exited")))
+        rows = sorted(self.view.segments.items())
+        if [key.value for key in table.rows] != [segment_id for segment_id, _ in rows]:
+            table.clear()
+            for segment_id, _ in rows:
+                table.add_row(Text(segment_id), Text(""), Text(""), Text(""), key=segment_id)
+        for segment_id, counts in rows:
+            for column in ("realized", "existing", "exited"):
+                value = f"{counts.get(column, 0):,}"
+                if str(table.get_cell(segment_id, column)) != value:
+                    table.update_cell(segment_id, column, Text(value))
 
     def _paint_diagnostics(self) -> None:
         table = self.query_one("#export-diagnostics", DataTable)
