@@ -38,6 +38,10 @@ async def test_demo_profile_points_at_the_sandbox_and_shows_who_is_signed_in(
     path = write_demo_profile(tmp_path / "demo", sandbox)
     profile = load_profile(path)
     assert profile.outreach.api_base == sandbox.api_base and profile.source_path().is_file()
+    assert profile.export.state_path == "demo-state.sqlite"  # a fresh sandbox gets a fresh state
+    (tmp_path / "demo" / "demo-state.sqlite").write_bytes(b"old")
+    write_demo_profile(tmp_path / "demo", sandbox)
+    assert not (tmp_path / "demo" / "demo-state.sqlite").exists()
     monkeypatch.setenv("OUTREACH_ACCESS_TOKEN", sandbox.issue_token()["access_token"])
     app = make_app(WizardSettings(profile_path=path, sandbox=sandbox))
     async with app.run_test(size=(80, 24)) as pilot:

@@ -18,6 +18,7 @@ from typing import Any
 from outreach_tui.profile import ProfileError, profile_from_dict, save_profile
 
 EXIT_USAGE = 2
+DEMO_STATE = "demo-state.sqlite"  # next to the demo profile
 
 
 def run_wizard(profile_path: Path | None) -> int:
@@ -52,6 +53,10 @@ def write_demo_profile(directory: Path, sandbox: Any) -> Path:
     data = tomllib.loads((demo / "demo.toml").read_text(encoding="utf-8"))
     data["outreach"].update(api_base=sandbox.api_base, authorize_url=sandbox.authorize_url,
                             token_url=sandbox.token_url)
+    # The sandbox starts empty every time, so what the last demo sent must be forgotten as well.
+    data.setdefault("export", {})["state_path"] = DEMO_STATE
+    for leftover in directory.glob(DEMO_STATE + "*"):
+        leftover.unlink()
     profile = profile_from_dict(data)
     return save_profile(profile, directory / "demo.toml")
 
