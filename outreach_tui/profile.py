@@ -95,9 +95,10 @@ class Segment(_Strict):
 
 
 class StatusValues(_Strict):
-    realized: str = "realized"
-    existing: str = "existing"
-    exited: str = "exited"
+    # Written to customN, which holds at most 32,000 characters.
+    realized: str = Field(default="realized", max_length=32000)
+    existing: str = Field(default="existing", max_length=32000)
+    exited: str = Field(default="exited", max_length=32000)
 
 
 class ExportSettings(_Strict):

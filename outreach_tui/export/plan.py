@@ -274,7 +274,7 @@ class _MergeTable:
                 if len(self._memory) > self._spill_after:
                     self._spill()
             else:
-                existing.update(values)
+                merge_values(existing, values)
             return
         self._seq += 1
         self._pending.append((prospect_id, self._seq, _json_text(values)))
@@ -353,7 +353,7 @@ class _Staging:
                 if len(self._memory) > self._spill_after:
                     self._spill()
             else:
-                existing.update(values)
+                merge_values(existing, values)
             return
         assert self._log is not None
         if prospect_id in self._seen:
@@ -410,6 +410,31 @@ class _ignore_missing:
 
 # ----- the planner -------------------------------------------------------------------------------------
 
+# Staged values are final: converted at add time, so reading prospects back is nearly free. Two reserved
+# keys ride along: the raw segment statuses (for counts) and a flag that some value failed conversion; a
+# failed value is stored as {FAILED: message} in place of the value, so a later good value replaces it.
+STATUSES_KEY = "\x00statuses"
+FAILED_KEY = "\x00failed"
+FAILED = "\x00"
+
+
+def merge_values(existing: dict[str, Any], values: dict[str, Any]) -> None:
+    """Later values win per attribute and per segment (the statuses are merged, not replaced)."""
+    earlier = existing.get(STATUSES_KEY)
+    existing.update(values)
+    if earlier is not None and STATUSES_KEY in values:
+        existing[STATUSES_KEY] = {**earlier, **values[STATUSES_KEY]}
+
+
+@dataclass(frozen=True, slots=True)
+class _RowPlan:
+    target: str
+    parts: tuple[PathPart, ...]
+    plain_limit: int | None  # plain text: just check the length (the common case)
+    plain: bool
+    convert: Callable[[Any], Any]
+
+
 class Planner:
     """Add records in input order, then read the planned prospects once."""
 
@@ -420,23 +445,13 @@ class Planner:
         self.exclusions_total = 0
         self.malformed: list[Exclusion] = []
         self._namespace = profile.identity.namespace
-        self._row_paths = [(row.target, compile_path(row.source)) for row in profile.mapping]
-        self._segments = {segment.id: segment.target for segment in profile.segments}
-        self._segment_of_target = {segment.target: segment.id for segment in profile.segments}
-        self._status_values = profile.status_values.model_dump()
-        self._converters = {row.target: _converter(_attribute(row.target)) for row in profile.mapping}
-        # Hot-path shortcuts: a segment's custom field only ever holds one of three texts, and most
-        # attributes are plain text that needs only a length check.
+        self._rows = [_row_plan(row.target, row.source) for row in profile.mapping]
+        status_values = profile.status_values.model_dump()
         custom_text = _converter(_attribute("custom1"))
-        self._status_text: dict[str, dict[str, str]] = {
-            segment.target: {status: custom_text(self._status_values[status]) for status in STATUSES}
-            for segment in profile.segments
-        }
-        self._plain_text: dict[str, int | None] = {
-            row.target: attribute.max_length
-            for row in profile.mapping
-            if (attribute := _attribute(row.target)).type == "string" and attribute.format is None
-        }
+        # A segment's custom field only ever holds one of three texts: convert them once.
+        self._segments = [(segment.id, segment.target, {status: custom_text(status_values[status])
+                                                         for status in STATUSES})
+                          for segment in profile.segments]
         self._staging = _Staging(spill_dir, spill_after)
         self._targeted_at_close: int | None = None
 
@@ -477,10 +492,11 @@ class Planner:
         return "excluded"
 
     def _values(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The record's converted values (this runs for every field of every record: keep it lean)."""
         values: dict[str, Any] = {}
-        for target, parts in self._row_paths:
+        for row in self._rows:
             value: Any = data
-            for key, index in parts:  # read_path, inlined: this runs for every field of every record
+            for key, index in row.parts:  # read_path, inlined
                 if type(value) is dict:
                     value = value.get(key)
                 elif type(value) is list and index is not None and index < len(value):
@@ -490,50 +506,49 @@ class Planner:
                 if value is None:
                     break
             else:
-                values[target] = value
+                if row.plain and type(value) is str and (row.plain_limit is None or len(value) <= row.plain_limit):
+                    values[row.target] = value
+                    continue
+                try:
+                    values[row.target] = row.convert(value)
+                except ConversionError as exc:
+                    values[row.target] = {FAILED: str(exc)}
+                    values[FAILED_KEY] = True
         if self._segments:
             membership = data.get("segmentMembership")
             ups = membership.get("ups") if type(membership) is dict else None
             if type(ups) is dict:
-                for segment_id, target in self._segments.items():
-                    entry = ups.get(segment_id)
-                    if type(entry) is dict:
-                        status = entry.get("status")
-                        if status is not None:
-                            values[target] = status
+                self._segment_values(ups, values)
         return values
 
-    def prospects(self) -> Iterator[PlannedProspect]:
-        for prospect_id, raw in self._staging.items():
-            yield self._finish(prospect_id, raw)
-
-    def _finish(self, prospect_id: int, raw: dict[str, Any]) -> PlannedProspect:
-        attributes: dict[str, Any] = {}
+    def _segment_values(self, ups: dict[str, Any], values: dict[str, Any]) -> None:
         statuses: dict[str, str] = {}
-        failures: list[Diagnostic] = []
-        for target, value in raw.items():
-            status_text = self._status_text.get(target)
-            if status_text is not None:
-                text = status_text.get(value) if type(value) is str else None
-                if text is None:
-                    problem = f"segment status {_describe_value(value)} is not one of realized, existing, exited"
-                    failures.append(self._local_failure(prospect_id, target, problem))
-                else:
-                    statuses[self._segment_of_target[target]] = value
-                    attributes[target] = text
+        for segment_id, target, texts in self._segments:
+            entry = ups.get(segment_id)
+            status = entry.get("status") if type(entry) is dict else None
+            if status is None:
                 continue
-            if type(value) is str and target in self._plain_text:
-                limit = self._plain_text[target]
-                if limit is None or len(value) <= limit:
-                    attributes[target] = value
+            text = texts.get(status) if type(status) is str else None
+            if text is None:
+                problem = f"segment status {_describe_value(status)} is not one of realized, existing, exited"
+                values[target] = {FAILED: problem}
+                values[FAILED_KEY] = True
+            else:
+                values[target] = text
+                statuses[segment_id] = status
+        if statuses:
+            values[STATUSES_KEY] = statuses
+
+    def prospects(self) -> Iterator[PlannedProspect]:
+        for prospect_id, values in self._staging.items():
+            statuses = values.pop(STATUSES_KEY, None) or {}
+            if values.pop(FAILED_KEY, False):
+                failures = [self._local_failure(prospect_id, target, value[FAILED])
+                            for target, value in values.items() if type(value) is dict]
+                if failures:
+                    yield PlannedProspect(prospect_id, {}, failures, statuses)
                     continue
-            try:
-                attributes[target] = self._converters[target](value)
-            except ConversionError as exc:
-                failures.append(self._local_failure(prospect_id, target, str(exc)))
-        if failures:
-            attributes = {}
-        return PlannedProspect(prospect_id, attributes, failures, statuses)
+            yield PlannedProspect(prospect_id, values, [], statuses)
 
     def _local_failure(self, prospect_id: int, target: str, problem: str) -> Diagnostic:
         origin = self.profile.field_origin(target)
@@ -555,6 +570,12 @@ class Planner:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _row_plan(target: str, source: str) -> _RowPlan:
+    attribute = _attribute(target)
+    plain = attribute.type == "string" and attribute.format is None
+    return _RowPlan(target, compile_path(source), attribute.max_length, plain, _converter(attribute))
 
 
 def _attribute(target: str) -> catalog.Attribute:
