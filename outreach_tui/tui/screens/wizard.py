@@ -78,6 +78,10 @@ class WizardScreen(Screen[None]):
         for step in self.steps():
             step.load(self.draft)
         self.show_step("connect")
+        if self.draft.source_path().is_file():  # fill the pick lists of an existing profile right away
+            path, fmt = self.draft.source_path(), self.draft.source.format
+            self.run_worker(lambda: self._discover(path, fmt, quiet=True), thread=True, group="discover",
+                            exit_on_error=False)
         if self.draft.outreach.client_id:
             self.token_key = backend.token_key(self.draft)
             self.run_worker(self._who_is_signed_in(self.draft.model_copy(deep=True)), group="whoami",
@@ -291,8 +295,14 @@ class WizardScreen(Screen[None]):
         self.wizard_app.run_worker(lambda: self._discover(path, fmt), thread=True, group="discover",
                                    exclusive=True, exit_on_error=False, name="Discovery")
 
-    def _discover(self, path: Path, fmt: Format | None) -> None:
-        self.post_message(SourceDiscovered(backend.discover_source(path, fmt)))
+    def _discover(self, path: Path, fmt: Format | None, quiet: bool = False) -> None:
+        try:
+            discovery = backend.discover_source(path, fmt)
+        except Exception:
+            if quiet:  # at start-up: the user will see the problem when pressing Discover
+                return
+            raise
+        self.post_message(SourceDiscovered(discovery))
 
     @on(SourceDiscovered)
     def _discovered(self, message: SourceDiscovered) -> None:
