@@ -22,6 +22,7 @@ from test_auth_support import (  # fixtures are used by name
 )
 
 from outreach_tui.outreach import auth
+from outreach_tui.profile import MappingRow, Profile, save_profile
 from outreach_tui.sandbox import Sandbox
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -62,6 +63,53 @@ async def test_sign_in_in_headless_chromium_stores_the_token(tmp_path: Path, aut
     async with httpx.AsyncClient() as client:
         info = await client.get(auth_sandbox.api_base, headers={"Authorization": f"Bearer {token}"})
     assert info.status_code == 200 and info.json()["data"]["attributes"]["userEmail"] == "demo@example.com"
+    stored = path.read_text()
+    _following_run_exports_without_asking(tmp_path, profile, auth_sandbox, secrets=_token_strings(stored))
+
+
+def _token_strings(stored: str) -> list[str]:
+    """Every access and refresh token in the token file."""
+    import json
+
+    found: list[str] = []
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("access_token", "refresh_token") and isinstance(value, str):
+                    found.append(value)
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(json.loads(stored))
+    assert found, "no tokens found in the token file"
+    return found
+
+
+def _following_run_exports_without_asking(tmp_path: Path, profile: Profile, sandbox: Sandbox,
+                                          secrets: list[str]) -> None:
+    """A headless run after sign-in uses the stored token (no prompt, no env token) and leaks it nowhere:
+    not in stdout, stderr, the --json events, the report, the profile or the state database."""
+    (tmp_path / "people.jsonl").write_text(
+        '{"identityMap": {"Oid": [{"id": 1}]}, "person": {"name": {"firstName": "Zoë"}}}\n', encoding="utf-8")
+    profile.mapping = [MappingRow(source="person.name.firstName", target="firstName")]
+    save_profile(profile)
+    report = tmp_path / "report.json"
+    run = subprocess.run([sys.executable, "-m", "outreach_tui", "--run", str(profile.path), "--json",
+                          "--report", str(report)], capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                         env=os.environ.copy(), timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (sandbox.prospect(1) or {}).get("firstName") == "Zoë"
+    outputs = {"stdout": run.stdout, "stderr": run.stderr, "report": report.read_text(),
+               "profile": Path(str(profile.path)).read_text()}
+    data_dir = Path(os.environ["OUTREACH_TUI_DATA_DIR"])
+    for state_file in (data_dir / "state").glob("*"):
+        outputs[state_file.name] = state_file.read_bytes().decode("utf-8", "replace")
+    for name, text in outputs.items():
+        for secret in secrets:
+            assert secret not in text, f"a token leaked into {name}"
 
 
 def _login_process(profile: Path, *extra: str) -> subprocess.Popen[str]:
