@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Static
 
 from outreach_tui.profile import profile_from_dict, save_profile
 from outreach_tui.tui.app import OutreachApp, WizardSettings, make_app
-from outreach_tui.tui.screens.modals import DiagnosticModal
+from outreach_tui.tui.screens.modals import ConfirmModal, DiagnosticModal
 from outreach_tui.tui.widgets.export_panel import ExportPanel
 
 GOOD = 40
@@ -137,3 +137,21 @@ async def test_pause_resume_cancel_and_navigation(slow: tuple[OutreachApp, Any])
         await wait_until(pilot, lambda: panel.view.state == "finished", timeout=30)
         assert panel.view.counts.pending > 0
         assert panel.view.counts.activated < GOOD
+
+
+async def test_quit_during_export_stops_it_cleanly(slow: tuple[OutreachApp, Any]) -> None:
+    app, _sandbox = slow
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.wizard.go("export")
+        await pilot.pause()
+        await pilot.press("f5")
+        panel = app.wizard.query_one(ExportPanel)
+        await wait_until(pilot, lambda: panel.view.counts.activated > 0, timeout=20)
+        await pilot.press("ctrl+q")
+        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "An export is running" in plain(app.screen.query_one(".dialog-title", Static))
+        await pilot.click("#yes")
+        await wait_until(pilot, lambda: not app.is_running, timeout=30)
+    assert panel.view.state == "finished" and panel.view.report_path
+    report = json.loads(Path(panel.view.report_path).read_text())
+    assert report["prospects"]["pending"] > 0  # the rest waits for the next run

@@ -171,10 +171,20 @@ class OutreachApp(App[int]):
             return
 
         def answered(quit_anyway: bool | None) -> None:
-            if quit_anyway:
+            if not quit_anyway:
+                return
+            if self.export_running():  # stop cleanly: in-flight requests end, state and report are saved
+                self.cancel_export()
+                self.run_worker(self._exit_after_export(), group="quit", exit_on_error=False)
+            else:
                 self.exit(0)
 
         self.push_screen(ConfirmModal(" ".join(reasons) + " Quit anyway?", yes="Quit", no="Stay"), answered)
+
+    async def _exit_after_export(self) -> None:
+        for worker in [w for w in self.workers if w.group == "export"]:
+            await worker.wait()
+        self.exit(0)
 
     async def on_unmount(self) -> None:
         self._sandbox_stack.close()
