@@ -77,6 +77,9 @@ def _dispatch(argv: list[str]) -> int:
         parser, handler = _command_parser(argv[0], COMMANDS[argv[0]])
         return handler(parser.parse_args(argv[1:]))
     parser, handler = _run_parser()
+    if "-h" in argv or "--help" in argv:  # `--run --help` would otherwise read --help as the profile
+        parser.print_help()
+        return ExitCode.OK
     return handler(parser.parse_args(argv))
 
 

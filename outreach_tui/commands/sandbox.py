@@ -33,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add("--window", type=float, default=defaults.window, help="rate-limit window in seconds")
     add("--prospects", type=int, default=defaults.prospects, help="create N blank prospects with ids 1..N")
-    add("--seed", default=None, help="prospects to load: a JSON file, or 'demo' for the demo data")
+    add("--seed", default=None, help="prospects to load: a JSON file, or 'demo' for the demo data "
+                                     "(the default when --prospects is not given either)")
     add("--types", type=Path, default=None, help="a JSON file with the GET /types body (custom field types)")
     add("--user", action="append", default=None, metavar="EMAIL:PASSWORD", help="a sign-in user (repeatable)")
     add("--client-id", default=defaults.client_id)
@@ -75,7 +76,9 @@ def _users(pairs: list[str] | None) -> dict[str, str] | None:
 def config_from(args: argparse.Namespace) -> SandboxConfig:
     if not _is_loopback(args.host) and not args.allow_remote:
         raise SandboxError(f"refusing to listen on non-loopback host {args.host!r}; add --allow-remote to insist")
-    seed = args.seed if args.seed in (None, "demo") else Path(args.seed)
+    # With nothing asked for, serve the demo's prospects so the demo profile works against it at once.
+    wanted = args.seed if args.seed is not None or args.prospects else "demo"
+    seed = wanted if wanted in (None, "demo") else Path(wanted)
     users = _users(args.user)
     settings = {
         "host": args.host,
