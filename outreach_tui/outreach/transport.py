@@ -31,6 +31,7 @@ import httptools
 import httpx
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+STALE_AFTER = 1.0  # seconds idle before a failed reused connection counts as closed by the server while idle
 READ_SIZE = 65536
 UNSAFE_HEADER = re.compile(rb"[\r\n\0]")  # would split the request: never written
 Origin = tuple[str, str, int]
@@ -90,15 +91,19 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         keepalive_expiry: float = 20.0,
         ssl_context: ssl.SSLContext | None = None,
         retry_methods: frozenset[str] = IDEMPOTENT,
+        stale_after: float = STALE_AFTER,
     ) -> None:
-        """``retry_methods``: methods sent once more when a reused connection turns out closed before any
-        of the answer arrived (add PATCH only where the API says repeating it is harmless)."""
+        """``retry_methods``: methods sent once more when a reused connection, idle for at least
+        ``stale_after`` seconds, turns out closed before any of the answer arrived (add PATCH only where the
+        API says repeating it is harmless). Servers close idle connections after seconds, so a connection
+        that fails sooner was not stale: the failure is the caller's to retry or report, not hidden here."""
         if ssl_context is not None and (ssl_context.verify_mode != ssl.CERT_REQUIRED or not ssl_context.check_hostname):
             raise ValueError("TLS verification cannot be turned off")
         self._max = max(1, max_connections)
         self._expiry = keepalive_expiry
         self._ssl = ssl_context
         self._retry_methods = retry_methods
+        self._stale_after = stale_after
         self._slots = asyncio.Semaphore(self._max)
         self._idle: dict[Origin, list[_Connection]] = {}
         self._open = 0
@@ -116,10 +121,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             origin = (request.url.scheme, request.url.host, request.url.port or _default_port(request.url))
             conn = self._checkout(origin)
             if conn is not None:
+                idle = time.monotonic() - conn.idle_since
                 try:
                     return await self._exchange(origin, conn, data, request, timeouts)
                 except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError):
-                    if conn.received or request.method not in self._retry_methods:
+                    if conn.received or idle < self._stale_after or request.method not in self._retry_methods:
                         raise
                     # the server closed this idle connection as the request went out: it never saw it
             conn = await self._connect(origin, request, timeouts.get("connect"))
@@ -231,9 +237,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         except OSError as exc:
             raise httpx.WriteError(f"connection broken while sending: {type(exc).__name__}", request=request) from None
 
-    async def _read(
-        self, conn: _Connection, request: httpx.Request, timeout: float | None
-    ) -> _Answer:
+    async def _read(self, conn: _Connection, request: httpx.Request, timeout: float | None) -> _Answer:
         """Read one whole answer; ``timeout`` bounds the wait for all of it (bodies here are small)."""
         answer = _Answer()
         try:

@@ -1,13 +1,15 @@
 """Benchmark the Outreach client layer on its own (no planner, no state): overhead and pacing.
 
     python tests/bench/bench_client.py                       # both parts
-    python tests/bench/bench_client.py --part overhead --requests 3000 --concurrency 8 --runs 3
+    python tests/bench/bench_client.py --part overhead --requests 3000 --concurrency 8 --runs 3 --loop uvloop
     python tests/bench/bench_client.py --part pacing --limit 100 --window 10 --requests 600
 
 overhead: the sandbox runs in its own process, rate limit off. The same PATCHes are sent by
-  (a) a bare ``httpx.AsyncClient`` loop and (b) ``OutreachClient.patch_prospect`` (limiter, retry policy,
-  error parsing, response parsing). Printed: client-process CPU milliseconds per request (median of runs) and
-  requests per second for each, and the client layer's CPU overhead over bare httpx.
+  (a) a bare ``httpx.AsyncClient`` loop (httpx's default transport, httpcore), (b) the same loop over
+  ``KeepAliveTransport`` and (c) ``OutreachClient.patch_prospect`` (limiter, retry policy, error parsing,
+  response parsing, KeepAliveTransport). Printed: client-process CPU milliseconds per request (median of runs)
+  and requests per second for each, and the client's CPU against bare httpx. ``--loop``: the event loop
+  (``outreach-tui --run`` uses uvloop).
 pacing: a sandbox with ``--limit`` requests per ``--window`` seconds; ``--requests`` PATCHes with
   ``--concurrency`` in flight. Printed: requests per window, 429s, utilisation of the windows strictly between
   the first and the last (target 1.0; the first and last are partial by nature) and achieved rate / allowed.
@@ -20,8 +22,9 @@ import asyncio
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -33,15 +36,20 @@ from outreach_tui.outreach.client import OutreachClient
 from outreach_tui.outreach.credentials import StaticTokenSource
 from outreach_tui.outreach.ratelimit import RateLimiter
 from outreach_tui.outreach.retry import RetryPolicy
+from outreach_tui.outreach.transport import KeepAliveTransport
 from outreach_tui.sandbox import SandboxConfig, start_sandbox
 
 ATTRIBUTES = {"custom4": "realized", "firstName": "Ann"}
+T = TypeVar("T")
 
 
-async def bare_httpx(api_base: str, token: str, total: int, concurrency: int) -> tuple[float, float]:
+async def bare_httpx(
+    api_base: str, token: str, total: int, concurrency: int, lean: bool = False
+) -> tuple[float, float]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.api+json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits) as http:
+    transport = KeepAliveTransport(max_connections=concurrency) if lean else None
+    async with httpx.AsyncClient(limits=limits, transport=transport) as http:
 
         async def send(prospect_id: int) -> None:
             body = orjson.dumps({"data": {"type": "prospect", "id": prospect_id, "attributes": ATTRIBUTES}})
@@ -89,12 +97,12 @@ def overhead(args: argparse.Namespace) -> None:
     proc, base = start_server(args.requests)
     try:
         token = httpx.post(base + "/_sandbox/tokens", json={"scopes": ["prospects.all"]}).json()["access_token"]
-        runs: dict[str, list[tuple[float, float]]] = {"bare httpx": [], "OutreachClient": []}
-        for _ in range(args.runs):  # interleaved, so a busy neighbour hurts both alike
-            runs["bare httpx"].append(asyncio.run(bare_httpx(base + "/api/v2", token, args.requests, args.concurrency)))
-            runs["OutreachClient"].append(
-                asyncio.run(outreach_client(base + "/api/v2", token, args.requests, args.concurrency))
-            )
+        api, n, conc = base + "/api/v2", args.requests, args.concurrency
+        runs: dict[str, list[tuple[float, float]]] = {"bare httpx": [], "httpx+KeepAlive": [], "OutreachClient": []}
+        for _ in range(args.runs):  # interleaved, so a busy neighbour hurts all alike
+            runs["bare httpx"].append(run_loop(args.loop, bare_httpx(api, token, n, conc)))
+            runs["httpx+KeepAlive"].append(run_loop(args.loop, bare_httpx(api, token, n, conc, lean=True)))
+            runs["OutreachClient"].append(run_loop(args.loop, outreach_client(api, token, n, conc)))
     finally:
         proc.terminate()
         proc.wait()
@@ -102,7 +110,15 @@ def overhead(args: argparse.Namespace) -> None:
     for name, results in runs.items():
         rate = statistics.median(r[1] for r in results)
         print(f"{name:15} CPU {cpu[name]:.3f} ms/request   {rate:,.0f} requests/s   (median of {args.runs})")
-    print(f"client layer overhead over bare httpx: {cpu['OutreachClient'] / cpu['bare httpx'] - 1:+.1%} CPU")
+    print(f"OutreachClient CPU against bare httpx: {cpu['OutreachClient'] / cpu['bare httpx'] - 1:+.1%}")
+
+
+def run_loop(loop: str, work: Coroutine[Any, Any, T]) -> T:
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(work)
+    return asyncio.run(work)
 
 
 def pacing(args: argparse.Namespace) -> None:
@@ -110,7 +126,7 @@ def pacing(args: argparse.Namespace) -> None:
     with start_sandbox(config) as sandbox:
         token = sandbox.issue_token()["access_token"]
         started = time.monotonic()
-        asyncio.run(outreach_client(sandbox.api_base, token, args.requests, args.concurrency))
+        run_loop(args.loop, outreach_client(sandbox.api_base, token, args.requests, args.concurrency))
         elapsed = time.monotonic() - started
         windows = [count for _, count in sorted(sandbox.stats.windows["demo@example.com"].items())]
         rate_limited = sandbox.stats.rate_limited
@@ -132,6 +148,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=0, help="default: 3000 (overhead), 600 (pacing)")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--loop", choices=["uvloop", "asyncio"], default="uvloop")
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--window", type=float, default=10.0)
     args = parser.parse_args()
