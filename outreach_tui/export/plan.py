@@ -12,12 +12,13 @@ import json
 import os
 import re
 import sqlite3
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, NamedTuple
 
 import orjson
 
@@ -28,6 +29,7 @@ from outreach_tui.xdm.records import Record
 
 Outcome = Literal["planned", "excluded", "malformed"]
 SPILL_AFTER = 50_000
+LOG_BATCH = 1_000  # prospects per line of the spill log
 LIST_LIMIT = 1_000  # exclusions and malformed lines kept for the report; totals are always exact
 MAX_PROSPECT_ID = 2**63 - 1
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -342,6 +344,7 @@ class _Staging:
         self._spill_after = spill_after
         self._memory: dict[int, dict[str, Any]] | None = {}
         self._log: IO[bytes] | None = None
+        self._batch: list[tuple[int, dict[str, Any]]] = []
         self._seen: set[int] = set()
         self._repeated: set[int] = set()
 
@@ -355,12 +358,20 @@ class _Staging:
             else:
                 merge_values(existing, values)
             return
-        assert self._log is not None
         if prospect_id in self._seen:
             self._repeated.add(prospect_id)
         else:
             self._seen.add(prospect_id)
-        self._log.write(_json_bytes((prospect_id, values)))
+        self._batch.append((prospect_id, values))
+        if len(self._batch) >= LOG_BATCH:
+            self._write_batch()
+
+    def _write_batch(self) -> None:
+        """One JSON array per line: one serialisation call per batch, not per prospect."""
+        assert self._log is not None
+        if self._batch:
+            self._log.write(_json_bytes(self._batch))
+            self._batch.clear()
 
     def _spill(self) -> None:
         self._log = tempfile.TemporaryFile(prefix="outreach-tui-plan-", dir=self._spill_dir)  # noqa: SIM115 (closed by close())
@@ -377,16 +388,17 @@ class _Staging:
             yield from self._memory.items()
             return
         assert self._log is not None
+        self._write_batch()
         self._log.flush()
         self._log.seek(0)
         repeated = _MergeTable(self._spill_dir, self._spill_after)
         try:
             for line in self._log:
-                prospect_id, values = _json_loads(line)
-                if prospect_id in self._repeated:
-                    repeated.merge(prospect_id, values)
-                else:
-                    yield prospect_id, values
+                for prospect_id, values in _json_loads(line):
+                    if prospect_id in self._repeated:
+                        repeated.merge(prospect_id, values)
+                    else:
+                        yield prospect_id, values
             yield from repeated.items()
         finally:
             repeated.close()
@@ -396,6 +408,7 @@ class _Staging:
             self._log.close()
             self._log = None
         self._memory = {}
+        self._batch.clear()
         self._seen.clear()
         self._repeated.clear()
 
@@ -426,13 +439,29 @@ def merge_values(existing: dict[str, Any], values: dict[str, Any]) -> None:
         existing[STATUSES_KEY] = {**earlier, **values[STATUSES_KEY]}
 
 
-@dataclass(frozen=True, slots=True)
-class _RowPlan:
+_TEXT, _TEXT_LIST, _OTHER = 0, 1, 2  # how a mapping row's value is converted: the first two have fast paths
+
+
+class _RowPlan(NamedTuple):
     target: str
-    parts: tuple[PathPart, ...]
-    plain_limit: int | None  # plain text: just check the length (the common case)
-    plain: bool
+    rest: tuple[PathPart, ...]  # the source path after its top-level field
+    max_length: int  # sys.maxsize: no limit
+    kind: int
     convert: Callable[[Any], Any]
+
+
+def _row_groups(profile: Profile) -> tuple[tuple[str, tuple[_RowPlan, ...]], ...]:
+    """Mapping rows grouped by their source's top-level field. XDM nests most fields under a few objects
+    (``person``, ``workEmail``...): each is looked up once per record, not once per row."""
+    groups: dict[str, list[_RowPlan]] = {}
+    for row in profile.mapping:
+        (top, _), *rest = compile_path(row.source)
+        attribute = _attribute(row.target)
+        kind = _TEXT_LIST if attribute.array else _TEXT if attribute.type == "string" and \
+            attribute.format is None else _OTHER
+        groups.setdefault(top, []).append(_RowPlan(row.target, tuple(rest), attribute.max_length or sys.maxsize,
+                                                   kind, _converter(attribute)))
+    return tuple((top, tuple(rows)) for top, rows in groups.items())
 
 
 class Planner:
@@ -445,13 +474,12 @@ class Planner:
         self.exclusions_total = 0
         self.malformed: list[Exclusion] = []
         self._namespace = profile.identity.namespace
-        self._rows = [_row_plan(row.target, row.source) for row in profile.mapping]
+        self._row_groups = _row_groups(profile)
         status_values = profile.status_values.model_dump()
         custom_text = _converter(_attribute("custom1"))
         # A segment's custom field only ever holds one of three texts: convert them once.
-        self._segments = [(segment.id, segment.target, {status: custom_text(status_values[status])
-                                                         for status in STATUSES})
-                          for segment in profile.segments]
+        self._status_text = {status: custom_text(status_values[status]) for status in STATUSES}
+        self._segment_targets = tuple((segment.id, segment.target) for segment in profile.segments)
         self._staging = _Staging(spill_dir, spill_after)
         self._targeted_at_close: int | None = None
 
@@ -494,27 +522,31 @@ class Planner:
     def _values(self, data: dict[str, Any]) -> dict[str, Any]:
         """The record's converted values (this runs for every field of every record: keep it lean)."""
         values: dict[str, Any] = {}
-        for row in self._rows:
-            value: Any = data
-            for key, index in row.parts:  # read_path, inlined
-                if type(value) is dict:
-                    value = value.get(key)
-                elif type(value) is list and index is not None and index < len(value):
-                    value = value[index]
+        for top, rows in self._row_groups:
+            parent = data.get(top)
+            if parent is None:
+                continue
+            for target, rest, max_length, kind, convert in rows:
+                value = parent
+                for key, index in rest:  # read_path, inlined
+                    if type(value) is dict:
+                        value = value.get(key)
+                    elif type(value) is list and index is not None and index < len(value):
+                        value = value[index]
+                    else:
+                        value = None
+                    if value is None:
+                        break
                 else:
-                    value = None
-                if value is None:
-                    break
-            else:
-                if row.plain and type(value) is str and (row.plain_limit is None or len(value) <= row.plain_limit):
-                    values[row.target] = value
-                    continue
-                try:
-                    values[row.target] = row.convert(value)
-                except ConversionError as exc:
-                    values[row.target] = {FAILED: str(exc)}
-                    values[FAILED_KEY] = True
-        if self._segments:
+                    if type(value) is str and len(value) <= max_length and kind != _OTHER:
+                        values[target] = value if kind == _TEXT else [value]
+                        continue
+                    try:
+                        values[target] = convert(value)
+                    except ConversionError as exc:
+                        values[target] = {FAILED: str(exc)}
+                        values[FAILED_KEY] = True
+        if self._segment_targets:
             membership = data.get("segmentMembership")
             ups = membership.get("ups") if type(membership) is dict else None
             if type(ups) is dict:
@@ -522,20 +554,37 @@ class Planner:
         return values
 
     def _segment_values(self, ups: dict[str, Any], values: dict[str, Any]) -> None:
+        """Each mapped segment present writes its status's text to its custom field. This loop is the
+        common case, every status valid; anything else starts over in ``_checked_segment_values``."""
+        texts = self._status_text
         statuses: dict[str, str] = {}
-        for segment_id, target, texts in self._segments:
+        try:
+            for segment_id, target in self._segment_targets:
+                entry = ups.get(segment_id)
+                if type(entry) is dict and (status := entry.get("status")) is not None:
+                    values[target] = texts[status]
+                    statuses[segment_id] = status
+        except (KeyError, TypeError):  # an unknown status, or one that is a list or an object
+            self._checked_segment_values(ups, values)
+            return
+        if statuses:
+            values[STATUSES_KEY] = statuses
+
+    def _checked_segment_values(self, ups: dict[str, Any], values: dict[str, Any]) -> None:
+        """Segment by segment: no status writes nothing, an unknown one fails the field."""
+        statuses: dict[str, str] = {}
+        for segment_id, target in self._segment_targets:
             entry = ups.get(segment_id)
             status = entry.get("status") if type(entry) is dict else None
             if status is None:
                 continue
-            text = texts.get(status) if type(status) is str else None
-            if text is None:
+            if type(status) is str and status in self._status_text:
+                values[target] = self._status_text[status]
+                statuses[segment_id] = status
+            else:
                 problem = f"segment status {_describe_value(status)} is not one of realized, existing, exited"
                 values[target] = {FAILED: problem}
                 values[FAILED_KEY] = True
-            else:
-                values[target] = text
-                statuses[segment_id] = status
         if statuses:
             values[STATUSES_KEY] = statuses
 
@@ -570,12 +619,6 @@ class Planner:
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _row_plan(target: str, source: str) -> _RowPlan:
-    attribute = _attribute(target)
-    plain = attribute.type == "string" and attribute.format is None
-    return _RowPlan(target, compile_path(source), attribute.max_length, plain, _converter(attribute))
 
 
 def _attribute(target: str) -> catalog.Attribute:
