@@ -42,7 +42,9 @@ async def prepare(pilot: Pilot[int], step: str) -> None:
     screen.show_step(step)
     if step == "export":
         show_sample(screen.query_one(ExportPanel), SAMPLE_NOW)
+    await pilot.pause()  # let focus moves queued by the step switch land first (under load they arrive late)
     app.set_focus(None)
+    await app.workers.wait_for_complete()
     await pilot.pause()
 
 

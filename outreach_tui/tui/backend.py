@@ -12,8 +12,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from outreach_tui.export import events
 from outreach_tui.profile import Profile
 from outreach_tui.xdm.records import Format
@@ -47,39 +45,21 @@ def token_source(profile: Profile) -> Any:
 
 
 async def custom_field_types(profile: Profile) -> dict[int, str | None]:
-    """``GET /types``: which custom fields the Outreach admin configured, with their labels."""
-    tokens = token_source(profile)
-    token = await tokens.access_token()
-    async with httpx.AsyncClient(timeout=15) as client:
-        response = await client.get(f"{profile.outreach.api_base}/types",
-                                    headers={"Authorization": f"Bearer {token}",
-                                             "Accept": "application/vnd.api+json"})
-    response.raise_for_status()
-    return parse_types(response.json())
+    """``GET /types`` through the one Outreach client (limiter, retries, token refresh): which custom
+    fields the Outreach admin configured, by number, with their labels."""
+    from outreach_tui.outreach.catalog import custom_number
+    from outreach_tui.outreach.client import OutreachClient
+    from outreach_tui.outreach.ratelimit import RateLimiter
+    from outreach_tui.outreach.retry import RetryPolicy
 
-
-def parse_types(body: Any) -> dict[int, str | None]:
-    """Both shapes seen: ``data[].meta.validations.customN.label`` and ``data[].attributes.fieldName``."""
-    entries = body.get("data", []) if isinstance(body, dict) else body
-    configured: dict[int, str | None] = {}
-    for entry in entries or []:
-        validations = (entry.get("meta") or {}).get("validations") if isinstance(entry, dict) else None
-        for name, rules in (validations or {}).items():
-            digits = str(name).removeprefix("custom")
-            if digits.isdigit():
-                label = rules.get("label") if isinstance(rules, dict) else None
-                configured[int(digits)] = str(label) if label else None
-        if not isinstance(entry, dict):
-            continue
-        attrs = {**entry, **(entry.get("attributes") or {})}
-        raw = next((attrs[k] for k in ("fieldName", "name", "field", "customField", "id") if attrs.get(k)), None)
-        text = str(raw or "")
-        digits = text.removeprefix("custom")
-        if not digits.isdigit():
-            continue
-        label = attrs.get("label") or attrs.get("displayName") or attrs.get("title")
-        configured[int(digits)] = str(label) if label else None
-    return configured
+    client = OutreachClient(profile.outreach.api_base, token_source(profile),
+                            limiter=RateLimiter(profile.export.budget_per_hour), retry=RetryPolicy(), concurrency=1)
+    try:
+        fields = await client.custom_field_types()
+    finally:
+        await client.aclose()
+    return {number: rule.get("label") or None for name, rule in fields.items()
+            if (number := custom_number(name)) is not None}
 
 
 def make_runner(profile: Profile, emit: Emit, *, dry_run: bool = False, report_path: Path | None = None) -> Any:
