@@ -33,6 +33,7 @@ import httpx
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 STALE_AFTER = 1.0  # seconds idle before a failed reused connection counts as closed by the server while idle
 READ_SIZE = 65536
+MAX_ANSWER = 64 * 1024 * 1024  # bytes; a page of 100 prospects is about 1 MB: anything far bigger is broken
 UNSAFE_HEADER = re.compile(rb"[\r\n\0]")  # would split the request: never written
 Origin = tuple[str, str, int]
 
@@ -107,6 +108,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._slots = asyncio.Semaphore(self._max)
         self._idle: dict[Origin, list[_Connection]] = {}
         self._open = 0
+        self._closed = False
         self._proxies = {k: v for k, v in urllib.request.getproxies().items() if k != "no"}  # the environment's
         self._fallbacks: dict[str, httpx.AsyncHTTPTransport] = {}
 
@@ -134,10 +136,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             self._slots.release()
 
     async def aclose(self) -> None:
+        self._closed = True  # connections still in use are closed when their answer is in
         for stack in self._idle.values():
             for conn in stack:
-                conn.close()
-                self._open -= 1
+                self._discard(conn)
         self._idle.clear()
         for fallback in self._fallbacks.values():
             await fallback.aclose()
@@ -213,7 +215,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         except BaseException:  # including cancellation: the connection's state is unknown
             self._discard(conn)
             raise
-        if request.method != "HEAD" and answer.keep_alive and conn.reusable():
+        if answer.keep_alive and request.method != "HEAD" and not self._closed and conn.reusable():
             self._checkin(origin, conn)
         else:
             self._discard(conn)
@@ -240,10 +242,14 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     async def _read(self, conn: _Connection, request: httpx.Request, timeout: float | None) -> _Answer:
         """Read one whole answer; ``timeout`` bounds the wait for all of it (bodies here are small)."""
         answer = _Answer()
+        size = 0
         try:
             async with asyncio.timeout(timeout):
                 while not answer.complete:
                     chunk = await conn.reader.read(READ_SIZE)
+                    size += len(chunk)
+                    if size > MAX_ANSWER:
+                        raise httpx.RemoteProtocolError("the answer is too big", request=request)
                     if not chunk:
                         if answer.headers_done and not answer.framed and request.method != "HEAD":
                             break  # a close-delimited body ends here
