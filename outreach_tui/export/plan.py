@@ -560,11 +560,11 @@ class Planner:
         statuses: dict[str, str] = {}
         try:
             for segment_id, target in self._segment_targets:
-                entry = ups.get(segment_id)
-                if type(entry) is dict and (status := entry.get("status")) is not None:
+                if segment_id in ups:
+                    status = ups[segment_id]["status"]
                     values[target] = texts[status]
                     statuses[segment_id] = status
-        except (KeyError, TypeError):  # an unknown status, or one that is a list or an object
+        except (KeyError, TypeError):  # no status, an unknown one, an entry or a status of another type
             self._checked_segment_values(ups, values)
             return
         if statuses:

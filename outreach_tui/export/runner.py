@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,7 @@ EXCLUDED_EVENT_CAP = 1000  # Excluded events per run; the report has the totals
 PLANNED_SAMPLE = 5  # PATCH bodies shown in a dry run's report
 DRAIN_GRACE = 10.0  # seconds a cancelled run waits for requests in flight (a throttle wait is not waited)
 PLAN_CHUNK = 1024  # records planned between two yields to the event loop
+DIFF_CHUNK = 500  # prospects diffed against the state at a time
 CONNECTIONS_PER_CLIENT = 4  # keep-alive connections per HTTP client (see _ensure_clients)
 RATE_WINDOW = 5.0  # seconds over which requests_per_second is measured
 STDIN = Path("-")
@@ -336,19 +338,16 @@ class ExportRunner:
         except StateError as exc:
             raise RunStopped(EXIT_USAGE, str(exc)) from None
 
-    def _changes(self, planner: Planner) -> Iterator[tuple[PlannedProspect, Change | None]]:
-        """Planned prospects with their diff; local failures carry no Change (nothing may be sent)."""
+    def _change_chunks(self, planner: Planner) -> Iterator[list[tuple[PlannedProspect, Change | None]]]:
+        """Planned prospects with their diff, a chunk at a time; local failures carry no Change (nothing
+        may be sent)."""
         assert self._state is not None
-        held: dict[int, PlannedProspect] = {}
-
-        def sendable() -> Iterator[tuple[int, dict[str, Any]]]:
-            for prospect in planner.prospects():
-                held[prospect.prospect_id] = prospect
-                yield prospect.prospect_id, prospect.attributes
-
-        for change in self._state.diff(sendable(), full_resync=self.options.full_resync):
-            prospect = held.pop(change.prospect_id)
-            yield prospect, (None if prospect.failures else change)
+        prospects = planner.prospects()
+        while chunk := list(islice(prospects, DIFF_CHUNK)):
+            changes = self._state.diff([(prospect.prospect_id, prospect.attributes) for prospect in chunk],
+                                       full_resync=self.options.full_resync)
+            yield [(prospect, None if prospect.failures else change)
+                   for prospect, change in zip(chunk, changes, strict=True)]
 
     async def _deliver(self, planner: Planner, keep_phase: bool = False) -> None:
         if not keep_phase:
@@ -364,25 +363,27 @@ class ExportRunner:
                 workers = [asyncio.create_task(self._worker(queue, clients[index // CONNECTIONS_PER_CLIENT]))
                            for index in range(self.profile.export.concurrency)]
         try:
-            changes = self._changes(planner)
-            for index, (prospect, change) in enumerate(changes, start=1):
-                if self.cancelled or self._fatal:
-                    self._count_rest_pending([prospect, *(p for p, _ in changes)])
-                    break
-                self._tally.targeted += 1
-                self._count_segments(prospect)
-                if change is None:
-                    self._fail_locally(prospect)
-                elif not change.attributes:
-                    self._tally.unchanged += 1
-                elif self.options.dry_run:
-                    self._tally.dry_run_planned += 1
-                    if len(self._planned_updates) < PLANNED_SAMPLE:
-                        self._planned_updates.append(patch_body(change.prospect_id, change.attributes))
-                else:
-                    await queue.put(_Work(change.prospect_id, change.attributes, change.previous))
-                if index % PLAN_CHUNK == 0:
-                    await asyncio.sleep(0)
+            chunks = self._change_chunks(planner)
+            tally = self._tally
+            for chunk in chunks:
+                for index, (prospect, change) in enumerate(chunk):
+                    if self.cancelled or self._fatal:
+                        self._count_rest_pending(chain((p for p, _ in chunk[index:]),
+                                                       (p for later in chunks for p, _ in later)))
+                        return
+                    tally.targeted += 1
+                    self._count_segments(prospect)
+                    if change is None:
+                        self._fail_locally(prospect)
+                    elif not change.attributes:
+                        tally.unchanged += 1
+                    elif self.options.dry_run:
+                        tally.dry_run_planned += 1
+                        if len(self._planned_updates) < PLANNED_SAMPLE:
+                            self._planned_updates.append(patch_body(change.prospect_id, change.attributes))
+                    else:
+                        await queue.put(_Work(change.prospect_id, change.attributes, change.previous))
+                await asyncio.sleep(0)
         finally:
             await self._drain(queue, workers)
 
