@@ -29,7 +29,6 @@ from outreach_tui.xdm.records import Record
 
 Outcome = Literal["planned", "excluded", "malformed"]
 SPILL_AFTER = 50_000
-LOG_BATCH = 1_000  # prospects per line of the spill log
 LIST_LIMIT = 1_000  # exclusions and malformed lines kept for the report; totals are always exact
 MAX_PROSPECT_ID = 2**63 - 1
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -344,7 +343,6 @@ class _Staging:
         self._spill_after = spill_after
         self._memory: dict[int, dict[str, Any]] | None = {}
         self._log: IO[bytes] | None = None
-        self._batch: list[tuple[int, dict[str, Any]]] = []
         self._seen: set[int] = set()
         self._repeated: set[int] = set()
 
@@ -362,16 +360,10 @@ class _Staging:
             self._repeated.add(prospect_id)
         else:
             self._seen.add(prospect_id)
-        self._batch.append((prospect_id, values))
-        if len(self._batch) >= LOG_BATCH:
-            self._write_batch()
-
-    def _write_batch(self) -> None:
-        """One JSON array per line: one serialisation call per batch, not per prospect."""
         assert self._log is not None
-        if self._batch:
-            self._log.write(_json_bytes(self._batch))
-            self._batch.clear()
+        # One line per prospect, serialised now: bytes are not tracked by the garbage collector, whereas
+        # values held back in batches survive into older generations and make full collections frequent.
+        self._log.write(_json_bytes((prospect_id, values)))
 
     def _spill(self) -> None:
         self._log = tempfile.TemporaryFile(prefix="outreach-tui-plan-", dir=self._spill_dir)  # noqa: SIM115 (closed by close())
@@ -388,17 +380,16 @@ class _Staging:
             yield from self._memory.items()
             return
         assert self._log is not None
-        self._write_batch()
         self._log.flush()
         self._log.seek(0)
         repeated = _MergeTable(self._spill_dir, self._spill_after)
         try:
             for line in self._log:
-                for prospect_id, values in _json_loads(line):
-                    if prospect_id in self._repeated:
-                        repeated.merge(prospect_id, values)
-                    else:
-                        yield prospect_id, values
+                prospect_id, values = _json_loads(line)
+                if prospect_id in self._repeated:
+                    repeated.merge(prospect_id, values)
+                else:
+                    yield prospect_id, values
             yield from repeated.items()
         finally:
             repeated.close()
@@ -408,7 +399,6 @@ class _Staging:
             self._log.close()
             self._log = None
         self._memory = {}
-        self._batch.clear()
         self._seen.clear()
         self._repeated.clear()
 

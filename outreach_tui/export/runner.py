@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from itertools import chain, islice
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -60,7 +61,9 @@ EXCLUDED_EVENT_CAP = 1000  # Excluded events per run; the report has the totals
 PLANNED_SAMPLE = 5  # PATCH bodies shown in a dry run's report
 DRAIN_GRACE = 10.0  # seconds a cancelled run waits for requests in flight (a throttle wait is not waited)
 PLAN_CHUNK = 1024  # records planned between two yields to the event loop
-DIFF_CHUNK = 500  # prospects diffed against the state at a time
+# Prospects diffed against the state at a time. Few: a chunk's objects (prospect, Change) stay below the
+# garbage collector's threshold of 700 live new objects, so chunks do not set off collections (500 did, ~3x).
+DIFF_CHUNK = 128
 CONNECTIONS_PER_CLIENT = 4  # keep-alive connections per HTTP client (see _ensure_clients)
 RATE_WINDOW = 5.0  # seconds over which requests_per_second is measured
 STDIN = Path("-")
@@ -105,6 +108,10 @@ class _Work:
     prospect_id: int
     attributes: dict[str, Any]
     previous: dict[str, Any] | None
+
+
+_prospect_id = attrgetter("prospect_id")
+_attributes = attrgetter("attributes")
 
 
 def _now_iso() -> str:
@@ -338,16 +345,14 @@ class ExportRunner:
         except StateError as exc:
             raise RunStopped(EXIT_USAGE, str(exc)) from None
 
-    def _change_chunks(self, planner: Planner) -> Iterator[list[tuple[PlannedProspect, Change | None]]]:
-        """Planned prospects with their diff, a chunk at a time; local failures carry no Change (nothing
-        may be sent)."""
+    def _change_chunks(self, planner: Planner) -> Iterator[tuple[list[PlannedProspect], list[Change]]]:
+        """Planned prospects and their diffs, a chunk at a time (in step: one Change per prospect)."""
         assert self._state is not None
         prospects = planner.prospects()
         while chunk := list(islice(prospects, DIFF_CHUNK)):
-            changes = self._state.diff([(prospect.prospect_id, prospect.attributes) for prospect in chunk],
-                                       full_resync=self.options.full_resync)
-            yield [(prospect, None if prospect.failures else change)
-                   for prospect, change in zip(chunk, changes, strict=True)]
+            # zip of two maps: the (id, attributes) pairs are not allocated one by one
+            planned = zip(map(_prospect_id, chunk), map(_attributes, chunk), strict=True)
+            yield chunk, list(self._state.diff(planned, full_resync=self.options.full_resync))
 
     async def _deliver(self, planner: Planner, keep_phase: bool = False) -> None:
         if not keep_phase:
@@ -365,15 +370,14 @@ class ExportRunner:
         try:
             chunks = self._change_chunks(planner)
             tally = self._tally
-            for chunk in chunks:
-                for index, (prospect, change) in enumerate(chunk):
+            for chunk, changes in chunks:
+                for index, (prospect, change) in enumerate(zip(chunk, changes, strict=True)):
                     if self.cancelled or self._fatal:
-                        self._count_rest_pending(chain((p for p, _ in chunk[index:]),
-                                                       (p for later in chunks for p, _ in later)))
+                        self._count_rest_pending(chain(chunk[index:], (p for later, _ in chunks for p in later)))
                         return
                     tally.targeted += 1
                     self._count_segments(prospect)
-                    if change is None:
+                    if prospect.failures:  # failed locally: nothing may be sent
                         self._fail_locally(prospect)
                     elif not change.attributes:
                         tally.unchanged += 1
