@@ -196,6 +196,42 @@ def test_an_unknown_status_fails_locally_naming_the_segment() -> None:
     assert failure.field == "custom4" and "segment 'EMEA high intent' (mapping ID 4)" in (failure.origin or "")
 
 
+@pytest.mark.parametrize(("membership", "attributes", "failed"), [
+    ({"seg-emea": "realized", "seg-churn": {"status": "exited"}}, {"custom6": "exited"}, []),  # not an object
+    ({"seg-emea": None, "seg-churn": {"status": "exited"}}, {"custom6": "exited"}, []),
+    ({"seg-emea": {"status": None}, "seg-churn": {"status": "exited"}}, {"custom6": "exited"}, []),
+    ({"seg-emea": {}, "seg-churn": {"status": "realized"}}, {"custom6": "realized"}, []),  # no status
+    ({"seg-emea": {"status": ["realized"]}, "seg-churn": {"status": "exited"}}, {}, ["custom4"]),
+    ({"seg-emea": {"status": "exited"}, "seg-churn": {"status": 1}}, {}, ["custom6"]),
+])
+def test_unusual_segment_entries(membership: dict[str, Any], attributes: dict[str, str], failed: list[str]) -> None:
+    prospect = one(segmentMembership={"ups": membership})
+    assert prospect.attributes == attributes
+    assert [failure.field for failure in prospect.failures] == failed
+
+
+def test_rows_sharing_a_top_level_field() -> None:
+    profile = profile_from_dict({
+        "destination": {"name": "test"}, "source": {"path": "in.jsonl"},
+        "mapping": [{"source": "person.name.firstName", "target": "firstName"},
+                    {"source": "title", "target": "title"},
+                    {"source": "person.name.lastName", "target": "lastName"},
+                    {"source": "person.jobTitle", "target": "occupation"},
+                    {"source": "person.phones.1", "target": "workPhones"}],
+    })
+    records = [rec(1, person={"name": {"firstName": "Ann", "lastName": "Lee"}, "jobTitle": "CTO",
+                              "phones": ["+1", "+2"]}, title="Dr"),
+               rec(2, person="not an object", title="Mx"),
+               rec(3, person={"name": ["Bo"], "jobTitle": "x" * 256}),
+               rec(4, title=7)]
+    _, prospects = plan(records, profile)
+    assert prospects[1].attributes == {"firstName": "Ann", "lastName": "Lee", "occupation": "CTO",
+                                       "workPhones": ["+2"], "title": "Dr"}
+    assert prospects[2].attributes == {"title": "Mx"}
+    assert [f.field for f in prospects[3].failures] == ["occupation"]  # 256 characters: over the limit
+    assert prospects[4].attributes == {"title": "7"}
+
+
 # ----- merging -----
 
 def merge_records(spill_after: int) -> dict[int, PlannedProspect]:
