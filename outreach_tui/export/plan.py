@@ -235,11 +235,14 @@ def prospect_ids(entries: Any) -> tuple[list[int], list[str]]:
 
 
 def _single_id(entries: Any) -> list[int] | None:
-    """The common case, one well-formed identity, without building error lists; None: take the long way."""
+    """The common case, one identity whose id is a string of digits (as AEP writes them) or an integer, without
+    building error lists; None: take the long way (``prospect_ids``)."""
     if type(entries) is list and len(entries) == 1 and type(entry := entries[0]) is dict:
-        prospect_id = _parse_id(entry.get("id"))
-        if prospect_id is not None:
-            return [prospect_id]
+        raw = entry.get("id")
+        if type(raw) is str and raw.isascii() and raw.isdigit():
+            raw = int(raw)
+        if type(raw) is int and 0 < raw <= MAX_PROSPECT_ID:
+            return [raw]
     return None
 
 

@@ -293,8 +293,9 @@ class ExportRunner:
 
         try:
             if isinstance(records, Iterator):
+                add = planner.add
                 for index, record in enumerate(records, start=1):
-                    planner.add(record)
+                    add(record)
                     if index % PLAN_CHUNK == 0:
                         sync_counts()
                         await asyncio.sleep(0)
@@ -369,14 +370,15 @@ class ExportRunner:
                            for index in range(self.profile.export.concurrency)]
         try:
             chunks = self._change_chunks(planner)
-            tally = self._tally
+            tally, segments = self._tally, self._segments
             for chunk, changes in chunks:
                 for index, (prospect, change) in enumerate(zip(chunk, changes, strict=True)):
                     if self.cancelled or self._fatal:
                         self._count_rest_pending(chain(chunk[index:], (p for later, _ in chunks for p in later)))
                         return
                     tally.targeted += 1
-                    self._count_segments(prospect)
+                    for segment_id, status in prospect.segment_statuses.items():  # _count_segments, inlined
+                        segments[segment_id][status] += 1
                     if prospect.failures:  # failed locally: nothing may be sent
                         self._fail_locally(prospect)
                     elif not change.attributes:
