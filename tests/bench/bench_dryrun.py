@@ -132,7 +132,9 @@ def main() -> int:
     wall, cpu, peak = summarise("dry run", args.n, runs["current"])
     if "baseline" in runs:
         base_wall, base_cpu, _ = summarise("baseline", args.n, runs["baseline"])
-        print(f"  current / baseline: {wall / base_wall:.2f}x wall, {cpu / base_cpu:.2f}x CPU")
+        pairs = list(zip(runs["current"], runs["baseline"], strict=True))  # neighbours in time: less drift
+        print(f"  current / baseline: {wall / base_wall:.2f}x wall, {cpu / base_cpu:.2f}x CPU; median of "
+              f"the {len(pairs)} run pairs: {statistics.median(b.cpu / c.cpu for c, b in pairs):.2f}x CPU")
     print(f"  report: {report['records']} prospects {report['prospects']}")
     print(f"  targets >= {TARGET_RATE:,} records/s: wall {'met' if wall >= TARGET_RATE else 'NOT met'}, "
           f"CPU {'met' if cpu >= TARGET_RATE else 'NOT met'}; <= {TARGET_RSS_MB} MB: "
