@@ -46,7 +46,7 @@ from outreach_tui.export.report import (
     write_report,
 )
 from outreach_tui.export.state import Change, StateError, StateStore, state_path_for
-from outreach_tui.outreach.credentials import AuthRequired, ScopeMissing, TokenSource
+from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing, TokenSource
 from outreach_tui.profile import STATUSES, Profile
 from outreach_tui.xdm.records import InputError, Record, detect_format, read_records
 
@@ -64,7 +64,6 @@ PLAN_CHUNK = 1024  # records planned between two yields to the event loop
 # Prospects diffed against the state at a time. Few: a chunk's objects (prospect, Change) stay below the
 # garbage collector's threshold of 700 live new objects, so chunks do not set off collections (500 did, ~3x).
 DIFF_CHUNK = 128
-CONNECTIONS_PER_CLIENT = 4  # keep-alive connections per HTTP client (see _ensure_clients)
 RATE_WINDOW = 5.0  # seconds over which requests_per_second is measured
 STDIN = Path("-")
 
@@ -142,7 +141,7 @@ class ExportRunner:
         self._exclusions_total = 0
         self._excluded_events = 0
         self._planned_updates: list[dict[str, Any]] = []
-        self._clients: list[OutreachClient] = []
+        self._client: OutreachClient | None = None
         self._state: StateStore | None = None
         self._alerts = AlertSender(profile)
         self._stop_requested_at: float | None = None
@@ -362,11 +361,11 @@ class ExportRunner:
         workers: list[asyncio.Task[None]] = []
         if not (self.options.dry_run or self.cancelled or self._fatal):
             try:
-                clients = await self._ensure_clients()
+                client = await self._ensure_client()
             except RunStopped as stop:
                 self._stop_with(stop)  # the loop below counts every prospect pending
             else:
-                workers = [asyncio.create_task(self._worker(queue, clients[index // CONNECTIONS_PER_CLIENT]))
+                workers = [asyncio.create_task(self._worker(queue, client))
                            for index in range(self.profile.export.concurrency)]
         try:
             chunks = self._change_chunks(planner)
@@ -457,6 +456,10 @@ class ExportRunner:
 
         try:
             result = await client.patch_prospect(work.prospect_id, work.attributes)
+        except AuthUnreachable as exc:  # the token endpoint cannot be reached: Outreach is unreachable
+            self._tally.pending += 1
+            self._stop_with(RunStopped(EXIT_UNREACHABLE, str(exc)))
+            return
         except (AuthRequired, ScopeMissing) as exc:
             self._tally.pending += 1
             self._stop_with(RunStopped(EXIT_AUTH, str(exc)))
@@ -485,12 +488,10 @@ class ExportRunner:
 
     # ----- the client -------------------------------------------------------------------------------
 
-    async def _ensure_clients(self) -> list[OutreachClient]:
-        """One client per ``CONNECTIONS_PER_CLIENT`` workers, all sharing the one limiter, retry policy and
-        token source: httpcore's pool spends CPU per pooled connection on every request, so small pools
-        keep the cost per request flat at high concurrency."""
-        if self._clients:
-            return self._clients
+    async def _ensure_client(self) -> OutreachClient:
+        """One client for every worker: one limiter, one retry policy, one token source, one pool."""
+        if self._client is not None:
+            return self._client
         from outreach_tui.outreach.client import OutreachClient
         from outreach_tui.outreach.ratelimit import RateLimiter
         from outreach_tui.outreach.retry import RetryPolicy
@@ -499,14 +500,10 @@ class ExportRunner:
         limiter = RateLimiter(self.profile.export.budget_per_hour)
         limiter.on_throttle = self._on_throttle
         limiter.on_resume = self._on_resume
-        retry = self._retry or RetryPolicy()
-        remaining = self.profile.export.concurrency
-        while remaining > 0:
-            pool = min(CONNECTIONS_PER_CLIENT, remaining)
-            self._clients.append(OutreachClient(self.profile.outreach.api_base, tokens, limiter=limiter,
-                                                retry=retry, concurrency=pool, on_retry=self._on_retry))
-            remaining -= pool
-        return self._clients
+        self._client = OutreachClient(self.profile.outreach.api_base, tokens, limiter=limiter,
+                                      retry=self._retry or RetryPolicy(),
+                                      concurrency=self.profile.export.concurrency, on_retry=self._on_retry)
+        return self._client
 
     def _default_tokens(self) -> TokenSource:
         from outreach_tui.outreach.auth import token_source_for
@@ -517,17 +514,16 @@ class ExportRunner:
             raise RunStopped(EXIT_AUTH, str(exc)) from None
 
     async def _close_client(self) -> None:
-        if self._clients:
+        if self._client is not None:
             self._base_requests = self._request_counts()
-            for client in self._clients:
-                await client.aclose()
-            self._clients = []
+            await self._client.aclose()
+            self._client = None
 
     def _request_counts(self) -> tuple[int, int, int]:
-        if not self._clients:
+        client = self._client
+        if client is None:
             return self._base_requests
-        return (sum(c.requests_sent for c in self._clients), sum(c.retries for c in self._clients),
-                sum(c.rate_limited for c in self._clients))
+        return (client.requests_sent, client.retries, client.rate_limited)
 
     def _on_throttle(self, until: float, reason: str) -> None:
         self._throttled_until = until
@@ -553,7 +549,7 @@ class ExportRunner:
     def _progress(self) -> Progress:
         now = time.monotonic()
         self._sent_times = [t for t in self._sent_times if now - t <= RATE_WINDOW]
-        limiter = self._clients[0].limiter if self._clients else None
+        limiter = self._client.limiter if self._client is not None else None
         return Progress(
             counts=self.counts(), total=self._total, phase=self._phase,
             requests_per_second=round(len(self._sent_times) / RATE_WINDOW, 1),

@@ -22,12 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import platformdirs
 
 from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.locations import data_dir
 from outreach_tui.profile import Profile
 
-DATA_DIR_ENV = "OUTREACH_TUI_DATA_DIR"
 _LOOKUP_CHUNK = 500  # prospect ids per SELECT ... IN (...)
 
 _SCHEMA = """
@@ -56,12 +55,6 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at TEXT NOT NULL
 );
 """
-
-
-def data_dir() -> Path:
-    """The user data directory (``OUTREACH_TUI_DATA_DIR`` overrides it, e.g. for tests and containers)."""
-    override = os.environ.get(DATA_DIR_ENV)
-    return Path(override).expanduser() if override else Path(platformdirs.user_data_dir("outreach-tui"))
 
 
 def default_state_path(profile: Profile) -> Path:
