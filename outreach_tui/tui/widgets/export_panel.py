@@ -20,6 +20,8 @@ from outreach_tui.tui.messages import ExportEnded, ExportEvent
 from outreach_tui.tui.widgets.base import Step
 
 MAX_DIAGNOSTIC_ROWS = 2000
+# Four repaints a second read as live, and leave the CPU to the export running in the same process.
+REPAINT_INTERVAL = 0.25
 
 
 @dataclass
@@ -84,7 +86,7 @@ class ExportPanel(Step):
         diagnostics = self.query_one("#export-diagnostics", DataTable)
         for label in ("prospect", "status", "field", "detail", "hint"):
             diagnostics.add_column(label, key=label)
-        self.set_interval(0.1, self.repaint)
+        self.set_interval(REPAINT_INTERVAL, self.repaint)
         self.repaint()
 
     # ----- state: handlers own it -------------------------------------------------------------------
