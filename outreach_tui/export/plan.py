@@ -268,17 +268,12 @@ class _MergeTable:
         self._db_path: str | None = None
         self._pending: list[tuple[int, int, str]] = []
         self._seq = 0
-        self.count = 0
 
     def merge(self, prospect_id: int, values: dict[str, Any]) -> None:
         if self._memory is not None:
-            existing = self._memory.get(prospect_id)
-            if existing is None:
-                self._memory[prospect_id] = dict(values)
-                if len(self._memory) > self._spill_after:
-                    self._spill()
-            else:
-                merge_values(existing, values)
+            _merge_in_memory(self._memory, prospect_id, values)
+            if len(self._memory) > self._spill_after:
+                self._spill()
             return
         self._seq += 1
         self._pending.append((prospect_id, self._seq, _json_text(values)))
@@ -351,13 +346,9 @@ class _Staging:
 
     def merge(self, prospect_id: int, values: dict[str, Any]) -> None:
         if self._memory is not None:
-            existing = self._memory.get(prospect_id)
-            if existing is None:
-                self._memory[prospect_id] = dict(values)
-                if len(self._memory) > self._spill_after:
-                    self._spill()
-            else:
-                merge_values(existing, values)
+            _merge_in_memory(self._memory, prospect_id, values)
+            if len(self._memory) > self._spill_after:
+                self._spill()
             return
         if prospect_id in self._seen:
             self._repeated.add(prospect_id)
@@ -422,6 +413,14 @@ class _ignore_missing:
 STATUSES_KEY = "\x00statuses"
 FAILED_KEY = "\x00failed"
 FAILED = "\x00"
+
+
+def _merge_in_memory(memory: dict[int, dict[str, Any]], prospect_id: int, values: dict[str, Any]) -> None:
+    existing = memory.get(prospect_id)
+    if existing is None:
+        memory[prospect_id] = dict(values)  # a copy: one record's values may go to several prospects
+    else:
+        merge_values(existing, values)
 
 
 def merge_values(existing: dict[str, Any], values: dict[str, Any]) -> None:
