@@ -118,6 +118,8 @@ class ExportPanel(Step):
         elif isinstance(event, events.Finished):
             self._finish(event)
         self._dirty = True
+        if view.state != "running":
+            self.repaint()  # the end of a run shows at once, not at the next periodic repaint
 
     @on(ExportEnded)
     def on_export_ended(self, message: ExportEnded) -> None:
@@ -127,6 +129,7 @@ class ExportPanel(Step):
             self.view.state = "failed" if message.error else "cancelled"
             self.view.message = message.error or "Export cancelled."
         self._dirty = True
+        self.repaint()
 
     def _finish(self, finished: events.Finished) -> None:
         view = self.view
