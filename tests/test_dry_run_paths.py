@@ -1,5 +1,6 @@
-"""The dry run's fast paths give the same answers as the general ones: the diff of a store with nothing
-accepted, delivery a chunk at a time (a stop in the middle of a chunk), segment counts across chunks."""
+"""The dry run's fast paths give the same answers as the general ones: an empty state (no diff at all), the
+diff of a store with nothing accepted, delivery a chunk at a time (a stop in the middle of a chunk), segment
+counts across chunks."""
 
 from __future__ import annotations
 
@@ -77,3 +78,25 @@ def test_a_stop_inside_a_chunk_counts_every_later_prospect_pending(tmp_path: Pat
     assert (counts.dry_run_planned, counts.pending) == (failing - 1, count - failing)
     check_counts(counts, dry_run=True)
     assert finished.report["segments"][0]["exited"] == count
+
+
+def test_a_dry_run_on_an_empty_state_reports_what_the_diff_path_reports(tmp_path: Path) -> None:
+    """The empty-state dry run skips the per-prospect diff; a state holding one unrelated accepted prospect
+    takes the diff path. Both must report the same counts, segments and sample bodies."""
+    profile = write_profile(tmp_path, API_BASE, mapping=(("person.name.firstName", "firstName"),
+                                                         ("person.jobTitle", "linkedInConnections")))
+    records = [record(i, f"first-{i}", "12a" if i % 50 == 0 else str(i), {"seg-emea": "exited"})
+               for i in range(1, DIFF_CHUNK * 2 + 3)] + [record(DIFF_CHUNK * 3)]  # one with nothing to send
+    write_records(tmp_path / "in.jsonl", records)
+
+    def dry(state: Path) -> Finished:
+        options = RunOptions(dry_run=True, state_path=state)
+        return asyncio.run(ExportRunner(load_profile(profile), options, None, lambda _: None).run())
+
+    with StateStore.open(tmp_path / "other.sqlite3") as store:
+        store.record_accepted(10**9, {"firstName": "Zed"}, None)  # not in the input
+    fast, general = dry(tmp_path / "empty.sqlite3"), dry(tmp_path / "other.sqlite3")
+    assert (fast.counts.failed, fast.counts.unchanged) == (5, 1)
+    assert fast.counts == general.counts
+    for key in ("segments", "planned_updates", "failures"):
+        assert fast.report[key] == general.report[key], key

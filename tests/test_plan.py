@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach_tui.export.plan import PlannedProspect, Planner, patch_body
+from outreach_tui.export.plan import PlannedProspect, Planner, SegmentCounts, patch_body
 from outreach_tui.profile import Profile, profile_from_dict
 from outreach_tui.xdm.records import Record, read_records
 
@@ -176,9 +176,10 @@ def ups(**statuses: str) -> dict[str, Any]:
 
 
 def test_mapped_segments_write_their_status_to_custom_n() -> None:
-    prospect = one(segmentMembership=ups(seg_emea="realized", seg_churn="exited", seg_other="realized"))
-    assert prospect.attributes == {"custom4": "realized", "custom6": "exited"}  # unmapped ignored
-    assert prospect.segment_statuses == {"seg-emea": "realized", "seg-churn": "exited"}
+    planner, prospects = plan([rec(segmentMembership=ups(seg_emea="realized", seg_churn="exited",
+                                                         seg_other="realized"))])
+    assert prospects[1].attributes == {"custom4": "realized", "custom6": "exited"}  # unmapped ignored
+    assert planner.segment_statuses(prospects[1]) == {"seg-emea": "realized", "seg-churn": "exited"}
 
 
 def test_a_mapped_segment_absent_from_the_record_writes_nothing() -> None:
@@ -253,6 +254,31 @@ def test_later_records_win_per_attribute(spill_after: int) -> None:
     assert prospects[1].failures == []
 
 
+@pytest.mark.parametrize("spill_after", [50_000, 1, 2], ids=["in-memory", "log-and-sqlite-merge", "log"])
+def test_later_records_win_per_segment(spill_after: int) -> None:
+    """A later status replaces an earlier one (a good one clears a failure, a bad one fails the field); a record
+    without the segment leaves it as it was. Counted once per prospect, with its merged statuses."""
+    planner, prospects = plan([
+        rec(1, segmentMembership=ups(seg_emea="realized", seg_churn="qualified")),
+        rec(2, segmentMembership=ups(seg_emea="existing")),
+        rec(2, segmentMembership=ups(seg_churn="exited")),
+        rec(1, segmentMembership=ups(seg_churn="exited")),
+        rec(3, segmentMembership=ups(seg_emea="realized")),
+        rec(3, segmentMembership=ups(seg_emea="gone")),
+        rec(1, title="Dr"),
+    ], spill_after=spill_after)
+    assert prospects[1].attributes == {"custom4": "realized", "custom6": "exited", "title": "Dr"}
+    assert prospects[2].attributes == {"custom4": "existing", "custom6": "exited"}
+    assert [(f.field, '"gone"' in f.detail) for f in prospects[3].failures] == [("custom4", True)]
+    assert prospects[1].failures == prospects[2].failures == []
+    counts = SegmentCounts(["seg-emea", "seg-churn"])
+    for prospect in prospects.values():
+        counts.add(prospect.segments)
+    assert counts.totals() == {"seg-emea": {"realized": 1, "existing": 1, "exited": 0},
+                               "seg-churn": {"realized": 0, "existing": 0, "exited": 2}}
+    assert planner.segment_statuses(prospects[3]) == {}  # an unknown status is not counted
+
+
 def test_patch_body_shape() -> None:
     assert patch_body(7, {"custom4": "realized"}) == {
         "data": {"type": "prospect", "id": 7, "attributes": {"custom4": "realized"}}}
@@ -310,3 +336,22 @@ def test_spill_files_are_removed(tmp_path: Path) -> None:
     assert len(list(planner.prospects())) == 4
     planner.close()
     assert list(tmp_path.iterdir()) == []
+
+
+segment_entries = st.dictionaries(
+    st.sampled_from(["seg-emea", "seg-churn", "x"]),
+    st.fixed_dictionaries({"status": st.sampled_from(["realized", "existing", "exited", "Realized", "-"])
+                                     | json_values}) | st.fixed_dictionaries({}) | json_values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(segment_entries)
+def test_the_fast_segment_code_equals_the_checked_one(ups: dict[str, Any]) -> None:
+    """``_segment_code`` (one comprehension, falling back on any surprise) against the plain loop."""
+    planner = Planner(make_profile())
+    fast_values: dict[str, Any] = {}
+    checked_values: dict[str, Any] = {}
+    fast = planner._segment_code(ups, fast_values)
+    assert fast == planner._checked_segment_code(ups, checked_values)
+    assert fast_values == checked_values
+    assert len(fast) == 2 and set(fast) <= {"r", "e", "x", "-", "!"}

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from outreach_tui.exit_codes import ExitCode
-from outreach_tui.export.plan import Planner
+from outreach_tui.export.plan import Planner, SegmentCounts
 from outreach_tui.profile import Profile, ProfileError, load_profile
 from outreach_tui.xdm.records import InputError, detect_format, read_records
 
@@ -53,17 +52,17 @@ def check_input(profile: Profile, input_path: Path | None) -> dict[str, Any]:
     fmt = profile.source.format if input_path is None and profile.source.format else detect_format(path)
     failures: list[dict[str, Any]] = []
     would_fail = 0
-    segments: dict[str, Counter[str]] = {segment.id: Counter() for segment in profile.segments}
+    segment_counts = SegmentCounts(segment.id for segment in profile.segments)
     with Planner(profile) as planner:
         for record in read_records(path, fmt):
             planner.add(record)
         for prospect in planner.prospects():
-            for segment_id, status in prospect.segment_statuses.items():
-                segments[segment_id][status] += 1
+            segment_counts.add(prospect.segments)
             if prospect.failures:
                 would_fail += 1
                 failures.extend(d.to_json() for d in prospect.failures[: 1000 - len(failures)])
         counts = planner.counts
+        segments = segment_counts.totals()
         return {
             "input": str(path),
             "format": fmt,

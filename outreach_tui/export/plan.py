@@ -15,7 +15,7 @@ import re
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -63,7 +63,7 @@ class PlannedProspect:
     prospect_id: int
     attributes: dict[str, Any]  # converted, ready to send; empty when failures is not
     failures: list[Diagnostic] = field(default_factory=list)
-    segment_statuses: dict[str, str] = field(default_factory=dict)  # segment id -> raw status
+    segments: str = ""  # segment code: one status character per profile segment ("" when in none)
 
 
 def patch_body(prospect_id: int, attributes: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +272,7 @@ class _MergeTable:
                 self._spill()
             return
         self._seq += 1
-        self._pending.append((prospect_id, self._seq, _json_text(values)))
+        self._pending.append((prospect_id, self._seq, _json_text(_patchable(values))))
         if len(self._pending) >= 5_000:
             self._flush()
 
@@ -314,7 +314,7 @@ class _MergeTable:
         assert self._db is not None
         self._flush()
         for prospect_id, values in self._db.execute("SELECT id, vals FROM staged ORDER BY seq"):
-            yield prospect_id, _json_loads(values)
+            yield prospect_id, _from_patchable(_json_loads(values))
 
     def close(self) -> None:
         if self._db is not None:
@@ -325,6 +325,23 @@ class _MergeTable:
                 os.unlink(self._db_path)
             self._db_path = None
         self._memory = {}
+
+
+def _patchable(values: dict[str, Any]) -> dict[str, Any]:
+    """The segment code as an object of its statuses by position, which json_patch merges per segment as
+    ``merge_codes`` does ("n" keeps the length)."""
+    code = values.get(SEGMENTS_KEY)
+    if code is None:
+        return values
+    by_position: dict[str, Any] = {str(index): char for index, char in enumerate(code) if char != NO_STATUS}
+    return {**values, SEGMENTS_KEY: {"n": len(code), **by_position}}
+
+
+def _from_patchable(values: dict[str, Any]) -> dict[str, Any]:
+    by_position = values.get(SEGMENTS_KEY)
+    if by_position is not None:
+        values[SEGMENTS_KEY] = "".join(by_position.get(str(index), NO_STATUS) for index in range(by_position["n"]))
+    return values
 
 
 class _Staging:
@@ -418,11 +435,51 @@ class _ignore_missing:
 # ----- the planner -------------------------------------------------------------------------------------
 
 # Staged values are final: converted at add time, so reading prospects back is nearly free. Two reserved
-# keys ride along: the raw segment statuses (for counts) and a flag that some value failed conversion; a
-# failed value is stored as {FAILED: message} in place of the value, so a later good value replaces it.
-STATUSES_KEY = "\x00statuses"
+# keys ride along: the segment code and a flag that some value failed conversion; a failed value is stored
+# as {FAILED: message} in place of the value, so a later good value replaces it.
+SEGMENTS_KEY = "\x00segments"
 FAILED_KEY = "\x00failed"
 FAILED = "\x00"
+
+# A prospect's segment statuses travel as a segment code: one character per profile segment, in profile
+# order. One short string is cheaper to build, stage and count than a dict plus a custom field per segment;
+# the custom fields are written from it when prospects are read back.
+STATUS_CODES = {"realized": "r", "existing": "e", "exited": "x"}
+CODE_STATUSES = {code: status for status, code in STATUS_CODES.items()}
+NO_STATUS = "-"  # the segment is absent from the record, or has no status: nothing is written
+BAD_STATUS = "!"  # an unknown status: the custom field holds a failure marker
+_FIELDS_CACHE_LIMIT = 4096  # distinct segment codes whose custom fields are kept ready
+
+
+def merge_codes(earlier: str, later: str) -> str:
+    """Per segment, the later record's status wins unless it has none."""
+    return "".join(old if new == NO_STATUS else new for old, new in zip(earlier, later, strict=True))
+
+
+class SegmentCounts:
+    """Prospects per segment and status. Counting a prospect is one dict update on its segment code; codes
+    are spread over the segments when the totals are read (a few hundred distinct codes, not a prospect
+    each)."""
+
+    def __init__(self, segment_ids: Iterable[str]) -> None:
+        self._ids = tuple(segment_ids)
+        self._codes: dict[str, int] = {}
+        self._totals = {segment_id: dict.fromkeys(STATUSES, 0) for segment_id in self._ids}
+
+    def add(self, code: str) -> None:
+        codes = self._codes
+        codes[code] = codes.get(code, 0) + 1
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        """segment id -> {status: prospects}; a fresh copy."""
+        self._codes.pop("", None)  # prospects in no mapped segment
+        for code, times in self._codes.items():
+            for segment_id, char in zip(self._ids, code, strict=True):
+                status = CODE_STATUSES.get(char)
+                if status is not None:
+                    self._totals[segment_id][status] += times
+        self._codes.clear()
+        return {segment_id: dict(by_status) for segment_id, by_status in self._totals.items()}
 
 
 def _merge_in_memory(memory: dict[int, dict[str, Any]], prospect_id: int, values: dict[str, Any]) -> None:
@@ -434,11 +491,12 @@ def _merge_in_memory(memory: dict[int, dict[str, Any]], prospect_id: int, values
 
 
 def merge_values(existing: dict[str, Any], values: dict[str, Any]) -> None:
-    """Later values win per attribute and per segment (the statuses are merged, not replaced)."""
-    earlier = existing.get(STATUSES_KEY)
+    """Later values win per attribute and per segment (the segment codes are merged, not replaced)."""
+    earlier = existing.get(SEGMENTS_KEY)
     existing.update(values)
-    if earlier is not None and STATUSES_KEY in values:
-        existing[STATUSES_KEY] = {**earlier, **values[STATUSES_KEY]}
+    later = values.get(SEGMENTS_KEY)
+    if earlier is not None and later is not None:
+        existing[SEGMENTS_KEY] = merge_codes(earlier, later)
 
 
 _TEXT, _TEXT_LIST, _OTHER = 0, 1, 2  # how a mapping row's value is converted: the first two have fast paths
@@ -480,8 +538,11 @@ class Planner:
         status_values = profile.status_values.model_dump()
         custom_text = _converter(_attribute("custom1"))
         # A segment's custom field only ever holds one of three texts: convert them once.
-        self._status_text = {status: custom_text(status_values[status]) for status in STATUSES}
+        self._code_text = {STATUS_CODES[status]: custom_text(status_values[status]) for status in STATUSES}
         self._segment_targets = tuple((segment.id, segment.target) for segment in profile.segments)
+        self._segment_ids = tuple(segment.id for segment in profile.segments)
+        self._no_segments = NO_STATUS * len(self._segment_ids)
+        self._fields_by_code: dict[str, dict[str, str]] = {}
         self._staging = _Staging(spill_dir, spill_after)
         self._targeted_at_close: int | None = None
 
@@ -548,58 +609,71 @@ class Planner:
                     except ConversionError as exc:
                         values[target] = {FAILED: str(exc)}
                         values[FAILED_KEY] = True
-        if self._segment_targets:
+        if self._segment_ids:
             membership = data.get("segmentMembership")
             ups = membership.get("ups") if type(membership) is dict else None
             if type(ups) is dict:
-                self._segment_values(ups, values)
+                code = self._segment_code(ups, values)
+                if code != self._no_segments:
+                    values[SEGMENTS_KEY] = code
         return values
 
-    def _segment_values(self, ups: dict[str, Any], values: dict[str, Any]) -> None:
-        """Each mapped segment present writes its status's text to its custom field. This loop is the
-        common case, every status valid; anything else starts over in ``_checked_segment_values``."""
-        texts = self._status_text
-        statuses: dict[str, str] = {}
+    def _segment_code(self, ups: dict[str, Any], values: dict[str, Any]) -> str:
+        """The record's segment code. This line is the common case, every status valid (it runs for every
+        segment of every record); anything else starts over in ``_checked_segment_code``."""
+        codes = STATUS_CODES
         try:
-            for segment_id, target in self._segment_targets:
-                if segment_id in ups:
-                    status = ups[segment_id]["status"]
-                    values[target] = texts[status]
-                    statuses[segment_id] = status
+            return "".join([codes[ups[segment_id]["status"]] if segment_id in ups else NO_STATUS
+                            for segment_id in self._segment_ids])
         except (KeyError, TypeError):  # no status, an unknown one, an entry or a status of another type
-            self._checked_segment_values(ups, values)
-            return
-        if statuses:
-            values[STATUSES_KEY] = statuses
+            return self._checked_segment_code(ups, values)
 
-    def _checked_segment_values(self, ups: dict[str, Any], values: dict[str, Any]) -> None:
+    def _checked_segment_code(self, ups: dict[str, Any], values: dict[str, Any]) -> str:
         """Segment by segment: no status writes nothing, an unknown one fails the field."""
-        statuses: dict[str, str] = {}
+        chars: list[str] = []
         for segment_id, target in self._segment_targets:
             entry = ups.get(segment_id)
             status = entry.get("status") if type(entry) is dict else None
             if status is None:
-                continue
-            if type(status) is str and status in self._status_text:
-                values[target] = self._status_text[status]
-                statuses[segment_id] = status
+                chars.append(NO_STATUS)
+            elif type(status) is str and status in STATUS_CODES:
+                chars.append(STATUS_CODES[status])
             else:
                 problem = f"segment status {_describe_value(status)} is not one of realized, existing, exited"
+                chars.append(BAD_STATUS)
                 values[target] = {FAILED: problem}
                 values[FAILED_KEY] = True
-        if statuses:
-            values[STATUSES_KEY] = statuses
+        return "".join(chars)
+
+    def _segment_fields(self, code: str) -> dict[str, str]:
+        """The custom fields a segment code writes (unknown statuses keep their failure markers)."""
+        fields = self._fields_by_code.get(code)
+        if fields is None:
+            fields = {target: self._code_text[char] for (_, target), char in zip(self._segment_targets, code,
+                                                                                 strict=True)
+                      if char in self._code_text}
+            if len(self._fields_by_code) < _FIELDS_CACHE_LIMIT:
+                self._fields_by_code[code] = fields
+        return fields
+
+    def segment_statuses(self, prospect: PlannedProspect) -> dict[str, str]:
+        """segment id -> status of a planned prospect (segments with a valid status only)."""
+        code = prospect.segments or self._no_segments
+        return {segment_id: CODE_STATUSES[char] for segment_id, char in zip(self._segment_ids, code, strict=True)
+                if char in CODE_STATUSES}
 
     def prospects(self) -> Iterator[PlannedProspect]:
         for prospect_id, values in self._staging.items():
-            statuses = values.pop(STATUSES_KEY, None) or {}
+            code = values.pop(SEGMENTS_KEY, "")
+            if code:
+                values.update(self._segment_fields(code))
             if values.pop(FAILED_KEY, False):
                 failures = [self._local_failure(prospect_id, target, value[FAILED])
                             for target, value in values.items() if type(value) is dict]
                 if failures:
-                    yield PlannedProspect(prospect_id, {}, failures, statuses)
+                    yield PlannedProspect(prospect_id, {}, failures, code)
                     continue
-            yield PlannedProspect(prospect_id, values, [], statuses)
+            yield PlannedProspect(prospect_id, values, [], code)
 
     def _local_failure(self, prospect_id: int, target: str, problem: str) -> Diagnostic:
         origin = self.profile.field_origin(target)

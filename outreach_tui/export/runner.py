@@ -36,7 +36,7 @@ from outreach_tui.export.events import (
     RunStarted,
     Throttled,
 )
-from outreach_tui.export.plan import PlannedProspect, Planner, patch_body
+from outreach_tui.export.plan import PlannedProspect, Planner, SegmentCounts, patch_body
 from outreach_tui.export.report import (
     ExclusionEntry,
     ReportError,
@@ -47,7 +47,7 @@ from outreach_tui.export.report import (
 )
 from outreach_tui.export.state import Change, StateError, StateStore, state_path_for
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing, TokenSource
-from outreach_tui.profile import STATUSES, Profile
+from outreach_tui.profile import Profile
 from outreach_tui.xdm.records import InputError, Record, detect_format, read_records
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class ExportRunner:
         self._emit_callback = emit or (lambda event: None)
         self._tally = _Tally()
         self._base_requests = (0, 0, 0)  # requests of earlier clients (follow mode re-uses one client)
-        self._segments = {s.id: dict.fromkeys(STATUSES, 0) for s in profile.segments}
+        self._segments = SegmentCounts(segment.id for segment in profile.segments)
         self._failures: list[Diagnostic] = []
         self._exclusions: list[ExclusionEntry] = []
         self._malformed: list[ExclusionEntry] = []
@@ -325,16 +325,11 @@ class ExportRunner:
                 self._emit(Excluded(line=entry.line, reason=entry.reason, detail=entry.detail))
         return len(source)
 
-    def _count_segments(self, prospect: PlannedProspect) -> None:
-        segments = self._segments
-        for segment_id, status in prospect.segment_statuses.items():  # mapped ids, valid statuses only
-            segments[segment_id][status] += 1
-
     def _count_rest_pending(self, prospects: Iterable[PlannedProspect]) -> None:
         for prospect in prospects:
             self._tally.targeted += 1
             self._tally.pending += 1
-            self._count_segments(prospect)
+            self._segments.add(prospect.segments)
 
     # ----- diff and delivery ------------------------------------------------------------------------
 
@@ -345,10 +340,15 @@ class ExportRunner:
         except StateError as exc:
             raise RunStopped(EXIT_USAGE, str(exc)) from None
 
-    def _change_chunks(self, planner: Planner) -> Iterator[tuple[list[PlannedProspect], list[Change]]]:
-        """Planned prospects and their diffs, a chunk at a time (in step: one Change per prospect)."""
+    def _change_chunks(self, planner: Planner) -> Iterator[tuple[list[PlannedProspect], list[Change] | None]]:
+        """Planned prospects and their diffs, a chunk at a time (in step: one Change per prospect). None in
+        place of the diffs when nothing was ever accepted: then every planned value is a change."""
         assert self._state is not None
         prospects = planner.prospects()
+        if self._state.nothing_accepted():
+            while chunk := list(islice(prospects, DIFF_CHUNK)):
+                yield chunk, None
+            return
         while chunk := list(islice(prospects, DIFF_CHUNK)):
             # zip of two maps: the (id, attributes) pairs are not allocated one by one
             planned = zip(map(_prospect_id, chunk), map(_attributes, chunk), strict=True)
@@ -369,25 +369,27 @@ class ExportRunner:
                            for index in range(self.profile.export.concurrency)]
         try:
             chunks = self._change_chunks(planner)
-            tally, segments = self._tally, self._segments
+            tally, count_segments = self._tally, self._segments.add
             for chunk, changes in chunks:
-                for index, (prospect, change) in enumerate(zip(chunk, changes, strict=True)):
+                for index, prospect in enumerate(chunk):
                     if self.cancelled or self._fatal:
                         self._count_rest_pending(chain(chunk[index:], (p for later, _ in chunks for p in later)))
                         return
                     tally.targeted += 1
-                    for segment_id, status in prospect.segment_statuses.items():  # _count_segments, inlined
-                        segments[segment_id][status] += 1
+                    count_segments(prospect.segments)
+                    change = changes[index] if changes is not None else None
+                    attributes = prospect.attributes if change is None else change.attributes
                     if prospect.failures:  # failed locally: nothing may be sent
                         self._fail_locally(prospect)
-                    elif not change.attributes:
+                    elif not attributes:
                         tally.unchanged += 1
                     elif self.options.dry_run:
                         tally.dry_run_planned += 1
                         if len(self._planned_updates) < PLANNED_SAMPLE:
-                            self._planned_updates.append(patch_body(change.prospect_id, change.attributes))
+                            self._planned_updates.append(patch_body(prospect.prospect_id, attributes))
                     else:
-                        await queue.put(_Work(change.prospect_id, change.attributes, change.previous))
+                        previous = None if change is None else change.previous
+                        await queue.put(_Work(prospect.prospect_id, attributes, previous))
                 await asyncio.sleep(0)
         finally:
             await self._drain(queue, workers)
@@ -556,7 +558,7 @@ class ExportRunner:
             budget_limit=getattr(limiter, "limit", None) or self.profile.export.budget_per_hour,
             budget_remaining=getattr(limiter, "remaining", None),
             budget_reset_at=getattr(limiter, "reset_at", None),
-            segments={key: dict(value) for key, value in self._segments.items()},
+            segments=self._segments.totals(),
         )
 
     async def _tick_progress(self) -> None:
@@ -576,7 +578,7 @@ class ExportRunner:
         report = build_report(
             destination=self.profile.destination.name, started_at=started_at, finished_at=_now_iso(),
             dry_run=self.options.dry_run, counts=counts,
-            segments=segment_rows(((s.id, s.mapping_id) for s in self.profile.segments), self._segments),
+            segments=segment_rows(((s.id, s.mapping_id) for s in self.profile.segments), self._segments.totals()),
             exclusions=self._exclusions, exclusions_total=self._exclusions_total,
             failures=self._failures, failures_total=counts.failed, exit_code=exit_code,
             planned_updates=self._planned_updates if self.options.dry_run else None,

@@ -173,7 +173,7 @@ class StateStore:
 
         Dead-lettered prospects get their full planned values (they failed last time); ``full_resync``
         ignores the state. Works in chunks so a million prospects cost a few thousand SELECTs."""
-        if self._nothing_accepted():  # a first run, or a dry run before it: everything is new, no lookups
+        if self.nothing_accepted():  # a first run, or a dry run before it: everything is new, no lookups
             dead = self._dead
             for prospect_id, attributes in planned:
                 yield Change(prospect_id, attributes, None, prospect_id in dead)
@@ -187,7 +187,8 @@ class StateStore:
         if batch:
             yield from self._diff_batch(batch, full_resync)
 
-    def _nothing_accepted(self) -> bool:
+    def nothing_accepted(self) -> bool:
+        """No prospect was ever accepted (a first run, or a dry run before it): every planned value is new."""
         return self._db is None or self._db.execute("SELECT 1 FROM accepted LIMIT 1").fetchone() is None
 
     def _diff_batch(self, batch: list[tuple[int, dict[str, Any]]], full_resync: bool) -> Iterator[Change]:
