@@ -13,8 +13,6 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from outreach_tui.profile import Profile
 
 if TYPE_CHECKING:
@@ -77,6 +75,8 @@ class AlertSender:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, body: dict[str, Any]) -> None:
+        import httpx  # here: most runs send no alert, and httpx is a tenth of a second of start-up
+
         url = self._settings.webhook
         assert url is not None
         try:

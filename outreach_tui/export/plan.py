@@ -15,10 +15,11 @@ import re
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from types import MappingProxyType
 from typing import IO, Any, Literal, NamedTuple
 
 import orjson
@@ -499,15 +500,18 @@ def merge_values(existing: dict[str, Any], values: dict[str, Any]) -> None:
         existing[SEGMENTS_KEY] = merge_codes(earlier, later)
 
 
-_TEXT, _TEXT_LIST, _OTHER = 0, 1, 2  # how a mapping row's value is converted: the first two have fast paths
-
-
 class _RowPlan(NamedTuple):
     target: str
-    rest: tuple[PathPart, ...]  # the source path after its top-level field
-    max_length: int  # sys.maxsize: no limit
-    kind: int
+    keys: tuple[str, ...] | None  # the source path after its top-level field; None: it has a list index
+    rest: tuple[PathPart, ...]  # the same path for ``read_path``, which handles list indexes
+    text_limit: int  # text up to this long is stored as it is (a text attribute or list); -1: always convert
+    as_list: bool  # the attribute is a list of texts
     convert: Callable[[Any], Any]
+
+
+# What an absent key reads as while walking a path: its own .get returns it again, so a walk needs no check
+# per step. Read-only, so no record can ever put values into it.
+_ABSENT: Mapping[str, Any] = MappingProxyType({})
 
 
 def _row_groups(profile: Profile) -> tuple[tuple[str, tuple[_RowPlan, ...]], ...]:
@@ -517,10 +521,11 @@ def _row_groups(profile: Profile) -> tuple[tuple[str, tuple[_RowPlan, ...]], ...
     for row in profile.mapping:
         (top, _), *rest = compile_path(row.source)
         attribute = _attribute(row.target)
-        kind = _TEXT_LIST if attribute.array else _TEXT if attribute.type == "string" and \
-            attribute.format is None else _OTHER
-        groups.setdefault(top, []).append(_RowPlan(row.target, tuple(rest), attribute.max_length or sys.maxsize,
-                                                   kind, _converter(attribute)))
+        plain_text = attribute.array or (attribute.type == "string" and attribute.format is None)
+        text_limit = (attribute.max_length or sys.maxsize) if plain_text else -1
+        keys = None if any(index is not None for _, index in rest) else tuple(key for key, _ in rest)
+        groups.setdefault(top, []).append(_RowPlan(row.target, keys, tuple(rest), text_limit, attribute.array,
+                                                   _converter(attribute)))
     return tuple((top, tuple(rows)) for top, rows in groups.items())
 
 
@@ -585,25 +590,24 @@ class Planner:
     def _values(self, data: dict[str, Any]) -> dict[str, Any]:
         """The record's converted values (this runs for every field of every record: keep it lean)."""
         values: dict[str, Any] = {}
+        absent = _ABSENT
         for top, rows in self._row_groups:
             parent = data.get(top)
             if parent is None:
                 continue
-            for target, rest, max_length, kind, convert in rows:
+            for target, keys, rest, text_limit, as_list, convert in rows:
                 value = parent
-                for key, index in rest:  # read_path, inlined
-                    if type(value) is dict:
-                        value = value.get(key)
-                    elif type(value) is list and index is not None and index < len(value):
-                        value = value[index]
-                    else:
-                        value = None
-                    if value is None:
-                        break
+                if keys is None:
+                    value = read_path(parent, rest)
                 else:
-                    if type(value) is str and len(value) <= max_length and kind != _OTHER:
-                        values[target] = value if kind == _TEXT else [value]
+                    try:
+                        for key in keys:  # read_path for paths of object keys only (most XDM paths)
+                            value = value.get(key, absent)
+                    except AttributeError:  # text, a number, a list or null on the way: nothing to read
                         continue
+                if type(value) is str and len(value) <= text_limit:
+                    values[target] = [value] if as_list else value
+                elif value is not absent and value is not None:
                     try:
                         values[target] = convert(value)
                     except ConversionError as exc:

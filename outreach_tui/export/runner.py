@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -111,6 +112,14 @@ class _Work:
 
 _prospect_id = attrgetter("prospect_id")
 _attributes = attrgetter("attributes")
+
+
+def _plan_chunk(planner: Planner, records: Iterator[Record]) -> bool:
+    """Add up to PLAN_CHUNK records; False when the records ran out. ``map`` in a zero-length deque is a
+    loop in C: records are read and freed one at a time, with no Python loop around ``add``."""
+    read_before = planner.counts.read
+    deque(map(planner.add, islice(records, PLAN_CHUNK)), maxlen=0)
+    return planner.counts.read - read_before == PLAN_CHUNK
 
 
 def _now_iso() -> str:
@@ -292,14 +301,11 @@ class ExportRunner:
 
         try:
             if isinstance(records, Iterator):
-                add = planner.add
-                for index, record in enumerate(records, start=1):
-                    add(record)
-                    if index % PLAN_CHUNK == 0:
-                        sync_counts()
-                        await asyncio.sleep(0)
-                        if stoppable and self.cancelled:
-                            break
+                while _plan_chunk(planner, records):
+                    sync_counts()
+                    await asyncio.sleep(0)
+                    if stoppable and self.cancelled:
+                        break
             else:
                 async for chunk in records:
                     for record in chunk:
@@ -372,7 +378,7 @@ class ExportRunner:
             tally, count_segments = self._tally, self._segments.add
             for chunk, changes in chunks:
                 for index, prospect in enumerate(chunk):
-                    if self.cancelled or self._fatal:
+                    if self._stop_requested_at is not None or self._fatal:  # self.cancelled, inlined
                         self._count_rest_pending(chain(chunk[index:], (p for later, _ in chunks for p in later)))
                         return
                     tally.targeted += 1
