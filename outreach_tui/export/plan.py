@@ -231,16 +231,17 @@ def prospect_ids(entries: Any) -> tuple[list[int], list[str]]:
     return ids, invalid
 
 
-def _single_id(entries: Any) -> list[int] | None:
+def _single_id(entries: Any) -> int | None:
     """The common case, one identity whose id is a string of digits (as AEP writes them) or an integer, without
     building error lists; None: take the long way (``prospect_ids``)."""
-    if type(entries) is list and len(entries) == 1 and type(entry := entries[0]) is dict:
-        raw = entry.get("id")
-        if type(raw) is str and raw.isascii() and raw.isdigit():
-            raw = int(raw)
-        if type(raw) is int and 0 < raw <= MAX_PROSPECT_ID:
-            return [raw]
-    return None
+    try:
+        (entry,) = entries  # a list of exactly one
+        raw = entry["id"]
+    except (TypeError, ValueError, KeyError):
+        return None
+    if type(raw) is str and raw.isdigit() and raw.isascii():
+        raw = int(raw)
+    return raw if type(raw) is int and 0 < raw <= MAX_PROSPECT_ID else None
 
 
 def _parse_id(raw: Any) -> int | None:
@@ -569,14 +570,16 @@ class Planner:
         if not entries:
             return self._exclude(record.line, "missing identity",
                                  f"no '{self._namespace}' identity in identityMap")
-        ids = _single_id(entries)
-        if ids is None:
+        prospect_id = _single_id(entries)
+        if prospect_id is not None:
+            self._staging.merge(prospect_id, self._values(data))
+        else:
             ids, invalid = prospect_ids(entries)
-        if not ids:
-            return self._exclude(record.line, "invalid OutreachId", "; ".join(invalid))
-        values = self._values(data)
-        for prospect_id in ids:
-            self._staging.merge(prospect_id, values)
+            if not ids:
+                return self._exclude(record.line, "invalid OutreachId", "; ".join(invalid))
+            values = self._values(data)
+            for prospect_id in ids:
+                self._staging.merge(prospect_id, values)
         self.counts.planned += 1
         return "planned"
 
