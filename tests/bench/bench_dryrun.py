@@ -80,7 +80,9 @@ def one_run(profile: Path, report: Path, env: dict[str, str]) -> RunFigures:
                "--report", str(report)]
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        # cwd: `python -m` puts the working directory first on sys.path, ahead of PYTHONPATH; run from the
+        # checkout, a baseline would silently import the checkout's code instead of its own.
+        child = subprocess.Popen(command, env=env, cwd=profile.parent, stdout=subprocess.DEVNULL, stderr=errors)
         _, status, usage = os.wait4(child.pid, 0)
         wall = time.perf_counter() - started
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -88,6 +90,12 @@ def one_run(profile: Path, report: Path, env: dict[str, str]) -> RunFigures:
             errors.seek(0)
             raise SystemExit(f"dry run failed ({child.returncode}): {errors.read().decode(errors='replace')}")
     return RunFigures(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def package_location(directory: Path, env: dict[str, str]) -> str:
+    """Where a variant's ``outreach_tui`` comes from, imported exactly as the runs import it."""
+    command = [sys.executable, "-c", "import outreach_tui; print(outreach_tui.__path__[0])"]
+    return subprocess.run(command, env=env, cwd=directory, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def summarise(label: str, n: int, runs: list[RunFigures]) -> tuple[float, float, float]:
@@ -120,6 +128,11 @@ def main() -> int:
         if args.baseline is not None:
             variants["baseline"] = {**env, "PYTHONPATH": str(args.baseline.resolve())}
         runs: dict[str, list[RunFigures]] = {label: [] for label in variants}
+        locations = {label: package_location(directory, variant_env) for label, variant_env in variants.items()}
+        for label, location in locations.items():
+            print(f"{label}: outreach_tui from {location}", flush=True)
+        if len(set(locations.values())) < len(locations):
+            raise SystemExit("the variants import the same outreach_tui: nothing would be compared")
         for run in range(1, args.repeat + 1):
             order = list(variants.items())
             for label, variant_env in order if run % 2 else reversed(order):  # alternate who goes first
