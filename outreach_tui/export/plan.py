@@ -1,9 +1,11 @@
 """The planner: profile records -> one update per target prospect (DESIGN.md section 3).
 
-Records are added in input order. Raw source values are merged per prospect (later values win per
-attribute); conversion and length checks run once per prospect on the merged values, when the prospects
-are read back. Past ``SPILL_AFTER`` prospects the merge moves to a temporary SQLite file, so memory stays
-flat however large the input is.
+Records are added in input order. Each record's values are converted (and length-checked) when it is added;
+a value that cannot be converted is kept as a failure marker, so a later good value for the same attribute
+still replaces it. Values are merged per prospect, later records winning per attribute and per segment.
+Up to ``SPILL_AFTER`` prospects the merge is a dict; past it, updates go to a temporary file and only the
+prospects seen more than once are merged (in a temporary SQLite table past ``SPILL_AFTER`` of them): memory
+holds an id per prospect, not its values, however large the input is.
 """
 
 from __future__ import annotations
