@@ -4,6 +4,7 @@ alerts to a local webhook receiver, and the promise that `--run` never imports T
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
@@ -29,6 +30,7 @@ from test_run_support import (
     write_records,
 )
 
+from outreach_tui.export.state import StateStore
 from outreach_tui.sandbox import Sandbox
 
 WAIT = 30.0  # seconds: an upper bound for conditions that normally hold within a second
@@ -313,3 +315,26 @@ def test_follow_standard_input_until_it_ends(tmp_path: Path, sandbox: Sandbox) -
     report = read_report(tmp_path / "r.json")
     assert report["prospects"]["activated"] == 2 and report["records"]["read"] == 2
     assert (sandbox.prospect(2) or {}).get("firstName") == "second"
+
+
+def test_a_second_export_of_one_destination_stops_while_the_first_runs(tmp_path: Path, sandbox: Sandbox) -> None:
+    """Two exports of one destination at once would diff against the same state and send the same updates
+    twice: the second stops at once (exit 2, naming the running one). A dry run is not held up, and once the
+    first export ends the next one runs."""
+    profile = write_profile(tmp_path, sandbox.api_base)
+    write_records(tmp_path / "in.jsonl", standard_records(3))
+    env = cli_env(tmp_path / "data", token_for(sandbox))
+    state = tmp_path / "state.sqlite3"
+
+    with StateStore.open(state):  # an export of this destination, running in this process
+        blocked = run_cli(profile, "--state", state, env=env)
+        dry = run_cli(profile, "--state", state, "--dry-run", env=env)
+        assert sandbox.stats.patch_count == 0
+    after = run_cli(profile, "--state", state, "--json", env=env)
+
+    assert blocked.returncode == 2, blocked.stderr
+    assert f"another export of this destination is running (process {os.getpid()}" in blocked.stderr
+    assert "Traceback" not in blocked.stderr
+    assert dry.returncode == 0, dry.stderr
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout.splitlines()[-1])["counts"]["activated"] == 3

@@ -23,6 +23,11 @@ from typing import Any
 
 import orjson
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
+
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.locations import data_dir
 from outreach_tui.profile import Profile
@@ -98,14 +103,45 @@ class Change:
     retry_of_dead_letter: bool = False
 
 
+def _lock_for_writing(path: Path) -> int | None:
+    """One writer per state file: two exports of one destination at once would diff against the same state
+    and send the same updates twice. An flock on ``<state>.lock``, held while the store is open; the system
+    drops it when the process ends, however it ends, so a killed run never leaves a stale lock.
+    None where flock does not exist (Windows): no lock."""
+    if fcntl is None:
+        return None
+    lock_path = path.with_name(path.name + ".lock")
+    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(descriptor, 200).decode(errors="replace").strip() or "another process"
+        os.close(descriptor)
+        raise StateError(
+            f"{path}: another export of this destination is running ({holder}); wait for it to finish, or "
+            "stop it. Two exports at once would send the same updates twice.") from None
+    except OSError:
+        os.close(descriptor)
+        raise
+    os.ftruncate(descriptor, 0)
+    os.write(descriptor, f"process {os.getpid()}, started {_now()}".encode())
+    return descriptor
+
+
+def _unlock(descriptor: int | None) -> None:
+    if descriptor is not None:
+        os.close(descriptor)  # closing the descriptor drops the flock
+
+
 class StateStore:
     """Open with ``StateStore.open(path)`` (read-write) or ``StateStore.open(path, read_only=True)``.
 
     A read-only store over a missing file is empty (a dry run never creates state)."""
 
-    def __init__(self, path: Path, connection: sqlite3.Connection | None) -> None:
+    def __init__(self, path: Path, connection: sqlite3.Connection | None, lock: int | None = None) -> None:
         self.path = path
         self._db = connection
+        self._lock = lock  # the open lock file of a read-write store
         self._dead: set[int] = self._load_dead_letters()
         self.run_id: int | None = None
 
@@ -116,15 +152,21 @@ class StateStore:
                 if not path.exists():
                     return cls(path, None)
                 connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-            else:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                connection = sqlite3.connect(path, isolation_level=None)
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process kill
-                connection.execute("PRAGMA busy_timeout=5000")
-                connection.executescript(_SCHEMA)
-            return cls(path, connection)
+                return cls(path, connection)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lock = _lock_for_writing(path)
         except (sqlite3.Error, OSError) as exc:
+            raise StateError(f"{path}: cannot open the export state ({exc}); check the path and permissions, "
+                             "or pass --state FILE") from None
+        try:
+            connection = sqlite3.connect(path, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process kill
+            connection.execute("PRAGMA busy_timeout=5000")
+            connection.executescript(_SCHEMA)
+            return cls(path, connection, lock)
+        except (sqlite3.Error, OSError) as exc:
+            _unlock(lock)
             raise StateError(f"{path}: cannot open the export state ({exc}); check the path and permissions, "
                              "or pass --state FILE") from None
 
@@ -132,6 +174,9 @@ class StateStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._lock is not None:
+            _unlock(self._lock)
+            self._lock = None
 
     def __enter__(self) -> StateStore:
         return self
