@@ -23,12 +23,8 @@ from typing import Any
 
 import orjson
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
 from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.filelock import try_lock, unlock
 from outreach_tui.locations import data_dir
 from outreach_tui.profile import Profile
 
@@ -103,34 +99,36 @@ class Change:
     retry_of_dead_letter: bool = False
 
 
-def _lock_for_writing(path: Path) -> int | None:
+def _lock_for_writing(path: Path) -> int:
     """One writer per state file: two exports of one destination at once would diff against the same state
-    and send the same updates twice. An flock on ``<state>.lock``, held while the store is open; the system
-    drops it when the process ends, however it ends, so a killed run never leaves a stale lock.
-    None where flock does not exist (Windows): no lock."""
-    if fcntl is None:
-        return None
-    lock_path = path.with_name(path.name + ".lock")
-    descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    and send the same updates twice. A lock on ``<state>.lock``, held while the store is open (dropped by
+    the system when the process ends, however it ends: a killed run leaves no stale lock)."""
+    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.read(descriptor, 200).decode(errors="replace").strip() or "another process"
-        os.close(descriptor)
-        raise StateError(
-            f"{path}: another export of this destination is running ({holder}); wait for it to finish, or "
-            "stop it. Two exports at once would send the same updates twice.") from None
-    except OSError:
+        if not try_lock(descriptor):
+            raise StateError(
+                f"{path}: another export of this destination is running ({_lock_holder(descriptor)}); wait for "
+                "it to finish, or stop it. Two exports at once would send the same updates twice.")
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"process {os.getpid()}, started {_now()}".encode())
+    except BaseException:
         os.close(descriptor)
         raise
-    os.ftruncate(descriptor, 0)
-    os.write(descriptor, f"process {os.getpid()}, started {_now()}".encode())
     return descriptor
+
+
+def _lock_holder(descriptor: int) -> str:
+    """What the running export wrote in the lock file, for the message."""
+    try:
+        return os.read(descriptor, 200).decode(errors="replace").strip() or "another process"
+    except OSError:  # the holder's lock covers the bytes (Windows)
+        return "another process"
 
 
 def _unlock(descriptor: int | None) -> None:
     if descriptor is not None:
-        os.close(descriptor)  # closing the descriptor drops the flock
+        unlock(descriptor)
+        os.close(descriptor)
 
 
 class StateStore:

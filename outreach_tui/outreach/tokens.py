@@ -17,41 +17,17 @@ import json
 import logging
 import os
 import re
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from outreach_tui.filelock import try_lock as _try_lock
+from outreach_tui.filelock import unlock as _unlock
 from outreach_tui.locations import data_dir
 
 log = logging.getLogger(__name__)
-
-if sys.platform == "win32":  # pragma: no cover - the product targets POSIX; keep Windows importable
-    import msvcrt
-
-    def _try_lock(descriptor: int) -> bool:
-        try:
-            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
-            return True
-        except OSError:
-            return False
-
-    def _unlock(descriptor: int) -> None:
-        msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
-else:
-    import fcntl
-
-    def _try_lock(descriptor: int) -> bool:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            return False
-
-    def _unlock(descriptor: int) -> None:
-        fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 KEYRING_SERVICE = "outreach-tui"
 STORE_ENV = "OUTREACH_TUI_TOKEN_STORE"  # "file" forces the file store (e.g. a keyring that prompts)
