@@ -320,4 +320,20 @@ async def test_tokens_from_before_the_profile_was_saved_are_found(tmp_path: Path
     default_store().save(unsaved, TokenRecord.from_token_response(body, user=USER))
     assert await auth.token_source_for(profile).access_token() == body["access_token"]
     assert default_store().load(auth.store_key(profile)) is not None
-    assert auth.logout(profile) and default_store().load(unsaved) is None
+    assert default_store().load(unsaved) is None  # moved, not copied: a secret is kept in one place
+    assert auth.logout(profile)
+
+
+def test_adopting_tokens_never_overwrites_and_moves_only_from_a_draft(tmp_path: Path, signin_env: Path) -> None:  # noqa: F811
+    store = default_store()
+    draft, saved, other = tokens.key_for(None, "EMEA"), tokens.key_for(tmp_path / "a.toml", "EMEA"), \
+        tokens.key_for(tmp_path / "b.toml", "EMEA")
+    first = TokenRecord("access-1", "refresh-1", expires_at=2e9, minted_at=1e9, user=USER)
+    second = TokenRecord("access-2", "refresh-2", expires_at=2e9, minted_at=1e9, user=USER)
+    store.save(draft, first)
+    store.save(other, second)
+    assert store.adopt(draft, other) is None and store.load(other) == second  # never overwrites
+    assert store.adopt(draft, saved) == first and store.load(draft) is None  # a draft's tokens move
+    assert store.adopt(saved, other) is None
+    store.forget(other)
+    assert store.adopt(saved, other) == first and store.load(saved) == first  # a saved profile's are copied

@@ -305,10 +305,7 @@ class OAuthTokenSource:
     def _adopt_unsaved(self) -> TokenRecord | None:
         """Tokens stored while the profile had no file yet: move them under the file's key."""
         unsaved = _unsaved_key(self.profile)
-        record = self.store.load(unsaved) if unsaved is not None else None
-        if record is not None:
-            self.store.save(self.key, record)
-        return record
+        return self.store.adopt(unsaved, self.key) if unsaved is not None else None
 
     def _not_signed_in(self) -> AuthRequired:
         return AuthRequired(f"Not signed in to Outreach for {self.key.label}; "

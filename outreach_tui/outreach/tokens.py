@@ -92,12 +92,18 @@ class StoreKey:
     label: str
 
     @property
+    def is_draft(self) -> bool:
+        """The key of a profile not saved to a file yet (named by its destination)."""
+        return self.label.startswith("destination:")
+
+    @property
     def slug(self) -> str:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(self.label).stem if "/" in self.label else self.label)
         return f"{stem.strip('-.')[:40] or 'profile'}-{hashlib.sha256(self.label.encode()).hexdigest()[:12]}"
 
 
 def key_for(profile_path: Path | None, destination: str) -> StoreKey:
+    # "destination:" marks a draft's key (StoreKey.is_draft)
     return StoreKey(str(profile_path.resolve()) if profile_path is not None else f"destination:{destination}")
 
 
@@ -260,6 +266,20 @@ class TokenStore:
         if make_current or not document.get("current_user"):
             document["current_user"] = name
         self.backend.write(key, json.dumps(document, indent=1, sort_keys=True))
+
+    def adopt(self, source: StoreKey, target: StoreKey) -> TokenRecord | None:
+        """Tokens signed in under ``source`` (a profile's key before its file or name was final), now under
+        ``target`` too, unless ``target`` holds tokens already. A draft's key is then forgotten: its refresh
+        token would soon be stale, and a secret is kept in one place only. The record adopted, or None."""
+        if source == target or self.load(target) is not None:
+            return None
+        record = self.load(source)
+        if record is None:
+            return None
+        self.save(target, record)
+        if source.is_draft:
+            self.forget(source)
+        return record
 
     def forget(self, key: StoreKey) -> bool:
         """Logout: drop every token of the profile. True when something was stored."""

@@ -107,12 +107,6 @@ def carry_tokens(old_key: Any, profile: Profile) -> Any:
     from outreach_tui.outreach.tokens import default_store
 
     new_key = token_key(profile)
-    if old_key is None or new_key == old_key:
-        return new_key
-    store = default_store()
-    record = store.load(old_key)
-    if record is not None and store.load(new_key) is None:
-        store.save(new_key, record)
-        if str(old_key.label).startswith("destination:"):
-            store.forget(old_key)
+    if old_key is not None:
+        default_store().adopt(old_key, new_key)
     return new_key
