@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -188,3 +189,18 @@ def test_validate_command_plans_the_demo(tmp_path: Path) -> None:
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert "2 malformed" in done.stderr and "prospects targeted" in done.stderr
+
+
+def test_validate_counts_segments_as_the_dry_run_reports_them(tmp_path: Path) -> None:
+    """Both faces count segment statuses from the planner's segment codes; they must agree, status by status."""
+    checked = subprocess.run([sys.executable, "-m", "outreach_tui", "validate", str(DEMO / "demo.toml"), "--json"],
+                             capture_output=True, text=True, check=True)
+    report_path = tmp_path / "plan.json"
+    subprocess.run([sys.executable, "-m", "outreach_tui", "--run", str(DEMO / "demo.toml"), "--dry-run", "--quiet",
+                    "--report", str(report_path)], capture_output=True, text=True, check=True)
+    validated = json.loads(checked.stdout)["segments"]
+    reported = json.loads(report_path.read_text(encoding="utf-8"))["segments"]
+    statuses = ("realized", "existing", "exited")
+    assert [(row["id"], *(row[s] for s in statuses)) for row in validated] == \
+        [(row["id"], *(row[s] for s in statuses)) for row in reported]
+    assert sum(row[s] for row in validated for s in statuses) > 0
