@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from test_run_support import record, standard_records, write_profile, write_records
 
 from outreach_tui.diagnostics import Diagnostic
@@ -18,11 +17,6 @@ from outreach_tui.export.state import StateStore
 from outreach_tui.profile import load_profile
 
 API_BASE = "https://127.0.0.1:9/api/v2"  # never contacted: dry runs send nothing
-
-
-@pytest.fixture(autouse=True)
-def private_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OUTREACH_TUI_DATA_DIR", str(tmp_path / "data"))
 
 
 def test_a_store_with_nothing_accepted_diffs_everything_as_new_and_keeps_dead_letters(tmp_path: Path) -> None:

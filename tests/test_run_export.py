@@ -7,7 +7,6 @@ import asyncio
 import socket
 from pathlib import Path
 
-import pytest
 from test_run_support import (
     expected_values,
     record,
@@ -35,14 +34,6 @@ from outreach_tui.outreach.credentials import StaticTokenSource
 from outreach_tui.outreach.retry import RetryPolicy
 from outreach_tui.profile import load_profile
 from outreach_tui.sandbox import Sandbox
-
-
-@pytest.fixture(autouse=True)
-def private_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OUTREACH_TUI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("OUTREACH_TUI_TOKEN_STORE", "file")
-    for name in ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
 
 
 def sandbox_values(sb: Sandbox, ids: range, fields: tuple[str, ...] = ("firstName", "title", "custom4")):

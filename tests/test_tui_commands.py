@@ -18,15 +18,6 @@ from outreach_tui.tui.app import WizardSettings, make_app
 from outreach_tui.tui.locations import recent_profiles, remember_profile
 
 
-@pytest.fixture(autouse=True)
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("OUTREACH_TUI_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("OUTREACH_TUI_TOKEN_STORE", "file")
-    for name in ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    return tmp_path / "data"
-
-
 def test_missing_profile_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_wizard(tmp_path / "nope.toml") == 2
     assert "file not found" in capsys.readouterr().err
