@@ -234,16 +234,14 @@ def prospect_ids(entries: Any) -> tuple[list[int], list[str]]:
 
 
 def _single_id(entries: Any) -> int | None:
-    """The common case, one identity whose id is a string of digits (as AEP writes them) or an integer, without
-    building error lists; None: take the long way (``prospect_ids``)."""
+    """The common case, a list of one identity with a valid id, without building error lists; None: take the
+    long way (``prospect_ids``)."""
     try:
         (entry,) = entries  # a list of exactly one
         raw = entry["id"]
     except (TypeError, ValueError, KeyError):
         return None
-    if type(raw) is str and raw.isdigit() and raw.isascii():
-        raw = int(raw)
-    return raw if type(raw) is int and 0 < raw <= MAX_PROSPECT_ID else None
+    return _parse_id(raw)
 
 
 def _parse_id(raw: Any) -> int | None:

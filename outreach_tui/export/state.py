@@ -125,10 +125,9 @@ def _lock_holder(descriptor: int) -> str:
         return "another process"
 
 
-def _unlock(descriptor: int | None) -> None:
-    if descriptor is not None:
-        unlock(descriptor)
-        os.close(descriptor)
+def _unlock(descriptor: int) -> None:
+    unlock(descriptor)
+    os.close(descriptor)
 
 
 class StateStore:
@@ -215,12 +214,8 @@ class StateStore:
         """For each (prospect id, planned attributes): the fields that differ from the last accepted values.
 
         Dead-lettered prospects get their full planned values (they failed last time); ``full_resync``
-        ignores the state. Works in chunks so a million prospects cost a few thousand SELECTs."""
-        if self.nothing_accepted():  # a first run, or a dry run before it: everything is new, no lookups
-            dead = self._dead
-            for prospect_id, attributes in planned:
-                yield Change(prospect_id, attributes, None, prospect_id in dead)
-            return
+        ignores the state. Works in chunks so a million prospects cost a few thousand SELECTs. (The runner
+        does not diff at all when ``nothing_accepted()``: every planned value is then a change.)"""
         batch: list[tuple[int, dict[str, Any]]] = []
         for item in planned:
             batch.append(item)
