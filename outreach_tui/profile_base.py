@@ -68,9 +68,8 @@ class ProfileError(Exception):
         if len(self.problems) == 1:
             text = f"{where}: {self.problems[0]}"
         else:
-            lines = capped([f"  - {p}" for p in self.problems],
-                           rest=" (fix these, then check again: outreach-tui validate PROFILE.toml)"
-                           .replace("PROFILE.toml", str(path) if path else "PROFILE.toml"))
+            rest = f" (fix these, then check again: outreach-tui validate {path or 'PROFILE.toml'})"
+            lines = capped([f"  - {p}" for p in self.problems], rest=rest)
             text = f"{where}: {len(self.problems):,} problems:\n" + "\n".join(lines)
         super().__init__(text)
 

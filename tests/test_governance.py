@@ -3,11 +3,13 @@ marketing actions refuses the profile, naming the row or segment, the label, the
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import DEMO
 
 from outreach_tui.profile import ProfileError, load_draft, load_profile, save_profile
 
@@ -169,3 +171,18 @@ def test_governance_round_trips_equal(tmp_path: Path) -> None:
     original = load_profile(write(tmp_path, text))
     again = load_profile(save_profile(original, tmp_path / "copy.toml"))
     assert again == original and again.governance.labels == {"person.birthDate": ["S1"]}
+
+
+def test_run_refuses_a_violation_before_any_request(tmp_path: Path) -> None:
+    # One prospect to send, and api_base on a loopback port nothing listens on: without the violation the run
+    # tries to connect (and says "cannot connect"); with it, the run stops at the profile.
+    outreach = '\n[outreach]\napi_base = "http://127.0.0.1:9/api/v2"\ntoken_url = "http://127.0.0.1:9/oauth/token"\n'
+    path = write(tmp_path, BASE + outreach + GOVERNANCE)
+    first_record = (DEMO / "profiles.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    (tmp_path / "profiles.jsonl").write_text(first_record + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "outreach_tui", "--run", str(path)],
+                          capture_output=True, text=True, check=False,
+                          env={**os.environ, "OUTREACH_ACCESS_TOKEN": "test-token"})
+    assert done.returncode == 2, done.stderr
+    assert "carries the label S1" in done.stderr and "Traceback" not in done.stderr
+    assert "cannot connect" not in done.stderr and "requests:" not in done.stderr
