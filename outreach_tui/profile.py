@@ -10,8 +10,10 @@ worth a word.
 
 from __future__ import annotations
 
+import copy
 import os
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -266,9 +268,11 @@ def _login_hint(path: Path | None) -> str:
     return f"outreach-tui login {path}" if path else "outreach-tui login PROFILE.toml"
 
 
-def _cross_problems(login: str, rows: Any, segments: Any, export: ExportSettings | None,
+def _cross_problems(login: str, numbered_rows: Iterable[tuple[int, MappingRow]],
+                    numbered_segments: Iterable[tuple[int, Segment]], export: ExportSettings | None,
                     outreach: OutreachSettings | None, governance: Governance | None) -> list[Problem]:
-    rows, segments = list(rows), list(segments)
+    """The checks across keys; a section given as None failed to validate and is skipped."""
+    rows, segments = list(numbered_rows), list(numbered_segments)
     problems = target_problems(rows, segments)
     if export is not None and outreach is not None:
         problems += strategy_problems(export.strategy, outreach.scopes, login)[0]
@@ -321,7 +325,7 @@ def profile_from_dict(data: dict[str, Any], path: Path | None = None) -> Profile
 
 
 def _build(data: dict[str, Any], path: Path | None) -> Profile:
-    data = dict(data)
+    data = copy.deepcopy(data)  # secret_problems removes keys, and the caller's dict stays as it was
     problems = secret_problems(data, path)
     try:
         profile = Profile.model_validate(data)

@@ -52,10 +52,14 @@ def capped(lines: Sequence[str], limit: int = SHOWN_PROBLEMS, *, rest: str = "")
     return [*lines[:limit], f"… and {len(lines) - limit:,} more{rest}"]
 
 
+def cut(text: str, limit: int = VALUE_SHOWN) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked with "…"."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def shown(value: object) -> str:
     """``repr(value)`` cut to a readable length."""
-    text = repr(value)
-    return text if len(text) <= VALUE_SHOWN else text[: VALUE_SHOWN - 1] + "…"
+    return repr(cut(value)) if isinstance(value, str) else cut(repr(value))
 
 
 class ProfileError(Exception):
@@ -86,9 +90,14 @@ def is_secret_key(name: str) -> bool:
     return normal in _SECRET_NAMES or normal.endswith(_SECRET_SUFFIXES)
 
 
+# Tables whose keys are data (source paths), not settings: a field may well be called "password".
+_DATA_TABLES = {"governance.labels"}
+
+
 def secret_problems(data: dict[str, Any], path: Path | None) -> list[Problem]:
-    """One problem per secret-looking key, anywhere in the profile; removes those keys from ``data`` so
-    they are not reported twice (as unknown keys). The secret's value is never quoted."""
+    """One problem per secret-looking key, anywhere in the profile; removes those keys from ``data`` (which
+    the caller must own: nested tables are changed) so they are not reported twice (as unknown keys).
+    The secret's value is never quoted."""
     login = f"outreach-tui login {path}" if path else "outreach-tui login PROFILE.toml"
     return [Problem(key, "a secret does not belong in a profile (a plain file that gets copied and shared)",
                     "remove it: the client secret goes in OUTREACH_CLIENT_SECRET or the OS keyring, and tokens "
@@ -103,7 +112,7 @@ def _pop_secrets(table: dict[str, Any], prefix: str) -> Iterator[str]:
         if is_secret_key(str(name)):
             del table[name]
             yield where
-        elif isinstance(value, dict):
+        elif isinstance(value, dict) and where not in _DATA_TABLES:
             yield from _pop_secrets(value, where)
         elif isinstance(value, list):
             for index, item in enumerate(value, start=1):

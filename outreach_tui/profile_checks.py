@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from outreach_tui.outreach import catalog
-from outreach_tui.profile_base import Problem, shown
+from outreach_tui.profile_base import Problem, cut, shown
 
 if TYPE_CHECKING:
     from outreach_tui.profile import MappingRow, Segment
@@ -39,7 +39,7 @@ def target_problem(target: str, source: str = "") -> str | None:
     if attribute is None:
         suggestion = catalog.suggest(target)
         hint = f" — did you mean '{suggestion}'?" if suggestion else ""
-        return f"unknown Outreach prospect attribute '{shown(target)[1:-1]}'{hint}"
+        return f"unknown Outreach prospect attribute '{cut(target)}'{hint}"
     if attribute.read_only:
         return f"'{target}' is read-only in Outreach and cannot be written; map a writable attribute instead"
     return None
@@ -113,7 +113,7 @@ def location(loc: Sequence[int | str]) -> str:
         if isinstance(part, int):
             text += f"[{part + 1}]"
         else:
-            name = str(part) if len(str(part)) <= 60 else str(part)[:59] + "…"
+            name = cut(str(part))
             if "." in name or not name:
                 name = f'"{name}"'  # a dotted key (governance.labels."person.birthDate")
             text += f".{name}" if text else name

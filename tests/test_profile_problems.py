@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from outreach_tui.profile import Problem, ProfileError, capped, load_draft, load_profile
+from outreach_tui.profile import Problem, ProfileError, capped, load_draft, load_profile, profile_from_dict
 
 BASE = """\
 [destination]
@@ -170,3 +170,23 @@ def test_validate_refuses_a_secret_without_printing_it(tmp_path: Path) -> None:
     assert "OUTREACH_CLIENT_SECRET" in done.stderr and f"outreach-tui login {path}" in done.stderr
     assert "s3cr3t-value" not in done.stderr + done.stdout
     assert "token_url" not in done.stderr  # a URL key is not a secret
+
+
+def test_a_long_unknown_target_is_cut_with_an_ellipsis(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_profile(write(tmp_path, BASE.replace('target = "firstName"', f'target = "{"q" * 5000}"')))
+    [problem] = caught.value.problems
+    assert problem.message == f"unknown Outreach prospect attribute '{'q' * 59}…'"
+
+
+def test_a_source_field_named_like_a_secret_may_carry_labels(tmp_path: Path) -> None:
+    """Keys of [governance] labels are source paths (data), not settings: only settings are secrets."""
+    profile = load_profile(write(tmp_path, BASE + '\n[governance]\nlabels = { password = ["S1"] }\n'))
+    assert profile.governance.labels == {"password": ["S1"]}
+
+
+def test_profile_from_dict_leaves_the_callers_data_alone() -> None:
+    data = {"destination": {"name": "x"}, "source": {"path": "p.jsonl"}, "outreach": {"client_secret": "s"}}
+    with pytest.raises(ProfileError, match=r"outreach\.client_secret: a secret does not belong"):
+        profile_from_dict(data)
+    assert data["outreach"] == {"client_secret": "s"}
