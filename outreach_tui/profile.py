@@ -247,9 +247,15 @@ class Profile(_Strict):
         return _login_hint(self._path)
 
     def to_toml(self) -> str:
-        """TOML in the documented order, arrays of tables as ``[[mapping]]`` blocks; keys that are off by
-        default and empty (governance, segment labels, identity email settings) are left out."""
+        """TOML in the documented order, arrays of tables as ``[[mapping]]`` blocks. The keys added for list
+        modes, bulk, email matching and governance are written only when set, so a profile that does not
+        use them saves exactly as before."""
         data = self.model_dump(mode="json", exclude_none=True)
+        for table, keys in _QUIET_DEFAULTS.items():
+            model = getattr(self, table)
+            for key in keys:
+                if getattr(model, key) == type(model).model_fields[key].default:
+                    del data[table][key]
         for segment in data["segments"]:
             if not segment["labels"]:
                 del segment["labels"]
@@ -262,6 +268,9 @@ class Profile(_Strict):
             else:
                 blocks.append(tomli_w.dumps({key: value}))
         return "\n".join(block.strip("\n") + "\n" for block in blocks)
+
+
+_QUIET_DEFAULTS = {"identity": ("match",), "export": ("bulk_threshold", "bulk_max_records", "clear_on_unmap")}
 
 
 def _login_hint(path: Path | None) -> str:

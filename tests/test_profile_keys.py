@@ -105,10 +105,10 @@ def test_defaults_keep_todays_behaviour_and_todays_file(tmp_path: Path) -> None:
     assert profile.violations() == [] and profile.warnings() == []
     assert profile.required_scopes() == ("prospects.read", "prospects.write") and profile.optional_scopes() == ()
     saved = save_profile(profile, tmp_path / "saved.toml").read_text(encoding="utf-8")
-    # Keys that are off by default stay out of the file, so an old profile saves as it did.
-    for absent in ("governance", "labels", "mode", "email_path", "email_namespace"):
+    # The new keys stay out of the file at their defaults, so an old profile saves as it did.
+    for absent in ("governance", "labels", "mode", "match", "email_", "bulk_", "clear_on_unmap"):
         assert absent not in saved
-    assert 'strategy = "patch"' in saved and "clear_on_unmap = true" in saved
+    assert 'strategy = "patch"' in saved and load_profile(tmp_path / "saved.toml") == profile
 
 
 def test_every_new_key_round_trips_equal(tmp_path: Path) -> None:
