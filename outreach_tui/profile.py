@@ -1,5 +1,4 @@
-"""The TOML profile: pydantic models, load, save, validation (the format is described in docs and in
-``outreach_tui/demo/demo.toml``).
+"""The TOML profile: pydantic models, load, save, validation (``outreach_tui/demo/demo.toml`` is an example).
 
 A profile holds everything needed to run an export except secrets: those live in the environment or the
 token store. Loading then saving a profile gives an equal profile. Problems come back structured
