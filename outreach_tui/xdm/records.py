@@ -29,7 +29,7 @@ __all__ = [
     "read_records",
 ]
 
-Format = Literal["jsonl", "json", "csv"]
+Format = Literal["jsonl", "json", "csv", "parquet"]
 
 _BOM = codecs.BOM_UTF8
 _READ_BUFFER = 1 << 20  # fewer read syscalls and copies for line iteration than the 8 KiB default
