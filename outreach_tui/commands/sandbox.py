@@ -9,10 +9,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from outreach_tui.exit_codes import ExitCode
 from outreach_tui.sandbox import Sandbox, SandboxConfig, SandboxError, run_sandbox
 from outreach_tui.sandbox.config import DEFAULT_CLIENT_SECRET, DEFAULT_USERS
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -134,8 +133,8 @@ def run(args: argparse.Namespace) -> int:
         run_sandbox(config, ready=announce)
     except SandboxError as exc:
         print(f"outreach-tui sandbox: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         pass
     print("Sandbox stopped.", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK
