@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -17,6 +18,7 @@ from outreach_tui import __version__
 from outreach_tui.exit_codes import ExitCode
 from outreach_tui.locations import data_dir
 
+UNRECOGNIZED = "unrecognized arguments: "
 CRASHES_KEPT = 20  # saved tracebacks; older ones are deleted
 SECRET_ENV = ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN", "OUTREACH_CLIENT_SECRET")
 
@@ -54,11 +56,30 @@ COMMANDS: dict[str, Command] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors exit 2 with a one-line hint instead of a wall of text."""
+    """argparse, but a usage error is one line naming the problem (with "did you mean" for a mistyped
+    option) and exit 2, instead of a wall of usage text."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(ExitCode.USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: {message}{self._suggestion(message)} (see {self.prog} --help)\n")
+
+    def _suggestion(self, message: str) -> str:
+        if not message.startswith(UNRECOGNIZED):
+            return ""
+        options = [option for action in self._actions for option in action.option_strings]
+        for word in message.removeprefix(UNRECOGNIZED).split():
+            close = difflib.get_close_matches(word.split("=")[0], options, n=1) if word.startswith("--") else []
+            if close:
+                return f"; did you mean {close[0]}?"
+        return ""
+
+
+def _unknown_command(word: str) -> str | None:
+    """The message for a first argument that is neither a command nor a profile file, else None."""
+    if word.startswith("-") or word.endswith(".toml") or os.sep in word or Path(word).exists():
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"commands: {', '.join(COMMANDS)}; or give a PROFILE.toml"
+    return f"outreach-tui: unknown command '{word}'; {hint} (see outreach-tui --help)"
 
 
 def _command_parser(name: str, command: Command) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
@@ -78,6 +99,9 @@ def _run_parser() -> tuple[argparse.ArgumentParser, Callable[..., int]]:
 
 def _dispatch(argv: list[str]) -> int:
     if not argv or (argv[0] not in COMMANDS and "--run" not in argv):
+        if argv and (unknown := _unknown_command(argv[0])):
+            print(unknown, file=sys.stderr)
+            return ExitCode.USAGE
         return _wizard(argv)
     if argv[0] in COMMANDS:
         parser, handler = _command_parser(argv[0], COMMANDS[argv[0]])

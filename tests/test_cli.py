@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from outreach_tui.exit_codes import ExitCode
 
 TOKEN = "tok-3b1f9c0d5e7a42a8"  # a made-up access token: it must never be printed or saved
@@ -71,3 +73,52 @@ def test_saved_tracebacks_are_capped(isolated_environment: Path) -> None:
 
     kept = sorted(path.name for path in crashes.iterdir())
     assert len(kept) == 20 and kept[0] == "crash-20000101-000006-1.txt"  # the newest 19 old ones and the new one
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["valdiate", "p.toml"], "unknown command 'valdiate'; did you mean 'validate'?"),
+        (["lgoin", "p.toml"], "unknown command 'lgoin'; did you mean 'login'?"),
+        (["sandbx"], "unknown command 'sandbx'; did you mean 'sandbox'?"),
+        (["frobnicate"], "unknown command 'frobnicate'; commands: validate, login, logout, sandbox, demo"),
+    ],
+)
+def test_a_mistyped_command_gets_did_you_mean_and_exit_2(args: list[str], expected: str) -> None:
+    done = cli(*args)
+
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["validate", "p.toml", "--jsno"], "unrecognized arguments: --jsno; did you mean --json?"),
+        (["login", "p.toml", "--no-browsr"], "did you mean --no-browser?"),
+        (["--run", "p.toml", "--dryrun"], "did you mean --dry-run?"),
+        (["sandbox", "--rate-limt", "5"], "did you mean --rate-limit?"),
+    ],
+)
+def test_a_mistyped_option_gets_did_you_mean_and_exit_2(args: list[str], expected: str) -> None:
+    done = cli(*args)
+
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["login", "p.toml", "--timeout", "-1"], "--timeout"),
+        (["login", "p.toml", "--timeout", "soon"], "--timeout"),
+        (["sandbox", "--port", "70000"], "--port"),
+        (["sandbox", "--rate-limit", "-5"], "--rate-limit"),
+        (["sandbox", "--window", "0"], "--window"),
+        (["sandbox", "--latency-ms", "-1"], "--latency-ms"),
+        (["demo", "--port", "-2"], "--port"),
+    ],
+)
+def test_a_bad_option_value_exits_2_naming_the_option(args: list[str], option: str) -> None:
+    done = cli(*args)
+
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr.count("\n") == 1 and f": argument {option}: must be " in done.stderr, done.stderr

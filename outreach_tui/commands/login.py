@@ -15,6 +15,7 @@ import sys
 import threading
 import webbrowser
 
+from outreach_tui.commands.arguments import positive_float
 from outreach_tui.exit_codes import ExitCode
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable
@@ -25,7 +26,7 @@ def add_login_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile", metavar="PROFILE.toml", help="the profile whose Outreach app to use")
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; print the address and read the pasted redirect URL")
-    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
+    parser.add_argument("--timeout", type=positive_float, default=300.0, metavar="S",
                         help="seconds to wait for the browser sign-in (default 300)")
 
 

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from outreach_tui.commands.arguments import non_negative_int, port
 from outreach_tui.exit_codes import ExitCode
 from outreach_tui.profile import ProfileError, profile_from_dict, save_profile
 
@@ -39,8 +40,8 @@ def run_wizard(profile_path: Path | None) -> int:
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0, help="sandbox port (default: any free port)")
-    parser.add_argument("--rate-limit", type=int, default=10_000,
+    parser.add_argument("--port", type=port, default=0, help="sandbox port (default: any free port)")
+    parser.add_argument("--rate-limit", type=non_negative_int, default=10_000,
                         help="sandbox requests per hour per user (default 10000; 0 = unlimited)")
 
 
