@@ -118,6 +118,7 @@ def _wizard(argv: list[str]) -> int:
     parser.add_argument("profile", nargs="?", type=Path)
     parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("--version", action="store_true")
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # never reached (_dispatch routes it): for "did you mean"
     args = parser.parse_args(argv)
     if args.help:
         print(f"outreach-tui {__version__}: export segment membership and attributes into Outreach.\n")

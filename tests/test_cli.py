@@ -95,6 +95,7 @@ def test_a_mistyped_command_gets_did_you_mean_and_exit_2(args: list[str], expect
         (["validate", "p.toml", "--jsno"], "unrecognized arguments: --jsno; did you mean --json?"),
         (["login", "p.toml", "--no-browsr"], "did you mean --no-browser?"),
         (["--run", "p.toml", "--dryrun"], "did you mean --dry-run?"),
+        (["--rnu", "p.toml"], "did you mean --run?"),
         (["sandbox", "--rate-limt", "5"], "did you mean --rate-limit?"),
     ],
 )
