@@ -1,12 +1,14 @@
-"""The command line (DESIGN.md section 4). It only parses and dispatches: each command lives in
+"""The command line (docs/DESIGN.md, "Command line"). It only parses and dispatches: each command lives in
 ``outreach_tui/commands/``, imported when chosen, so ``--run`` never loads Textual."""
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +16,11 @@ from pathlib import Path
 
 from outreach_tui import __version__
 from outreach_tui.exit_codes import ExitCode
+from outreach_tui.locations import data_dir
+
+UNRECOGNIZED = "unrecognized arguments: "
+CRASHES_KEPT = 20  # saved tracebacks; older ones are deleted
+SECRET_ENV = ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN", "OUTREACH_CLIENT_SECRET")
 
 USAGE = """\
 outreach-tui                           the wizard (opens the last profile, if any)
@@ -27,7 +34,8 @@ outreach-tui sandbox                   run the local Outreach sandbox [--port N]
 outreach-tui demo                      sandbox + demo data + wizard, nothing to configure
 
 Exit codes: 0 ok, 1 some prospects failed, 2 bad profile/input/usage, 3 sign-in needed,
-4 Outreach unreachable, 130 interrupted. Add --help after a command for its options."""
+4 Outreach unreachable, 70 internal error (traceback saved), 130 interrupted.
+Add --help after a command for its options."""
 
 
 @dataclass(frozen=True)
@@ -48,11 +56,30 @@ COMMANDS: dict[str, Command] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors exit 2 with a one-line hint instead of a wall of text."""
+    """argparse, but a usage error is one line naming the problem (with "did you mean" for a mistyped
+    option) and exit 2, instead of a wall of usage text."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.print_usage(sys.stderr)
-        self.exit(ExitCode.USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: {message}{self._suggestion(message)} (see {self.prog} --help)\n")
+
+    def _suggestion(self, message: str) -> str:
+        if not message.startswith(UNRECOGNIZED):
+            return ""
+        options = [option for action in self._actions for option in action.option_strings]
+        for word in message.removeprefix(UNRECOGNIZED).split():
+            close = difflib.get_close_matches(word.split("=")[0], options, n=1) if word.startswith("--") else []
+            if close:
+                return f"; did you mean {close[0]}?"
+        return ""
+
+
+def _unknown_command(word: str) -> str | None:
+    """The message for a first argument that is neither a command nor a profile file, else None."""
+    if word.startswith("-") or word.endswith(".toml") or os.sep in word or Path(word).exists():
+        return None
+    close = difflib.get_close_matches(word, COMMANDS, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"commands: {', '.join(COMMANDS)}; or give a PROFILE.toml"
+    return f"outreach-tui: unknown command '{word}'; {hint} (see outreach-tui --help)"
 
 
 def _command_parser(name: str, command: Command) -> tuple[argparse.ArgumentParser, Callable[..., int]]:
@@ -72,6 +99,9 @@ def _run_parser() -> tuple[argparse.ArgumentParser, Callable[..., int]]:
 
 def _dispatch(argv: list[str]) -> int:
     if not argv or (argv[0] not in COMMANDS and "--run" not in argv):
+        if argv and (unknown := _unknown_command(argv[0])):
+            print(unknown, file=sys.stderr)
+            return ExitCode.USAGE
         return _wizard(argv)
     if argv[0] in COMMANDS:
         parser, handler = _command_parser(argv[0], COMMANDS[argv[0]])
@@ -88,6 +118,7 @@ def _wizard(argv: list[str]) -> int:
     parser.add_argument("profile", nargs="?", type=Path)
     parser.add_argument("-h", "--help", action="store_true")
     parser.add_argument("--version", action="store_true")
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # never reached (_dispatch routes it): for "did you mean"
     args = parser.parse_args(argv)
     if args.help:
         print(f"outreach-tui {__version__}: export segment membership and attributes into Outreach.\n")
@@ -111,25 +142,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `outreach-tui --run ... --json | head`: not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
-    except Exception as exc:  # the last net: a short message, the details in a log file
+    except Exception as exc:  # the last net: a bug of ours
         return _internal_error(exc)
 
 
 def _internal_error(exc: Exception) -> int:
-    from outreach_tui.locations import data_dir
-
-    log = data_dir() / "crash.log"
+    """A bug of ours: one line naming it and where its traceback is saved; never the traceback on screen
+    (it may hold profile values), never a secret (known secret values are blanked in the saved file)."""
     try:
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a", encoding="utf-8") as handle:
-            handle.write("".join(traceback.format_exception(exc)))
-        where = f"details were written to {log}"
-    except OSError:
-        where = "set OUTREACH_TUI_DEBUG=1 to see the details"
-    if os.environ.get("OUTREACH_TUI_DEBUG"):
-        traceback.print_exception(exc)
-    print(f"outreach-tui: unexpected error ({type(exc).__name__}); {where}. Please report it.", file=sys.stderr)
-    return ExitCode.USAGE
+        where = f"the traceback is saved in {save_traceback(exc)}"
+    except OSError as error:
+        where = f"its traceback could not be saved ({error.strerror or type(error).__name__})"
+    print(f"outreach-tui: internal error ({type(exc).__name__}); {where}. Please report it.", file=sys.stderr)
+    return ExitCode.INTERNAL
+
+
+def save_traceback(exc: BaseException) -> Path:
+    """Write ``exc``'s traceback to a new private file under ``<data dir>/crashes`` (the newest
+    CRASHES_KEPT are kept) and return its path."""
+    folder = data_dir() / "crashes"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in sorted(folder.glob("crash-*.txt"))[: 1 - CRASHES_KEPT]:  # room for the new one
+        old.unlink(missing_ok=True)
+    text = f"outreach-tui {__version__}, Python {sys.version.split()[0]}, {sys.platform}\n"
+    text += "".join(traceback.format_exception(exc))
+    for name in SECRET_ENV:
+        if len(secret := os.environ.get(name, "")) >= 4:
+            text = text.replace(secret, f"<{name}>")
+    path = folder / f"crash-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.txt"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(descriptor, "w", encoding="utf-8", errors="backslashreplace") as handle:
+        handle.write(text)
+    return path
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Exit codes (DESIGN.md section 4), one place for every face."""
+"""Exit codes (docs/DESIGN.md, "Command line"), one place for every face."""
 
 from __future__ import annotations
 
@@ -11,4 +11,5 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad profile, input or command line
     AUTH = 3  # sign-in needed: run `outreach-tui login PROFILE.toml`
     UNREACHABLE = 4  # Outreach (or the sandbox) cannot be reached
+    INTERNAL = 70  # a bug of ours: one line on stderr, the traceback saved under the data dir (sysexits' EX_SOFTWARE)
     INTERRUPTED = 130  # Ctrl-C / SIGTERM: state saved, the rest pending

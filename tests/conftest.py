@@ -11,7 +11,6 @@ import pytest
 pytest_plugins = ["sandbox_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 DEMO = REPO / "outreach_tui" / "demo"
 SECRET_ENV = ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN", "OUTREACH_CLIENT_SECRET")
 

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_auth_support import (  # fixtures are used by name
-    auth_sandbox,  # noqa: F401
+from test_auth_support import (
     make_profile,
     redirect_after_login,
     sign_in_over_http,
-    signin_env,  # noqa: F401
     token_file,
 )
 
@@ -39,7 +37,7 @@ async def _signed_in(profile: Profile, servers: list[CallbackServer] | None = No
 
 
 async def test_sign_in_stores_token_in_a_0600_file_and_token_source_returns_it(
-        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     result = await _signed_in(profile)
 
@@ -65,8 +63,8 @@ async def test_sign_in_stores_token_in_a_0600_file_and_token_source_returns_it(
         await auth.token_source_for(profile).access_token()
 
 
-async def test_callback_server_binds_loopback_only(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                   signin_env: Path) -> None:  # noqa: F811
+async def test_callback_server_binds_loopback_only(tmp_path: Path, auth_sandbox: Sandbox,
+                                                   signin_env: Path) -> None:
     servers: list[CallbackServer] = []
     await _signed_in(make_profile(tmp_path, auth_sandbox), servers)
     host, port = servers[0].bound_address
@@ -77,8 +75,8 @@ async def test_callback_server_binds_loopback_only(tmp_path: Path, auth_sandbox:
         pass
 
 
-async def test_callback_server_unreachable_from_other_addresses(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                                signin_env: Path) -> None:  # noqa: F811
+async def test_callback_server_unreachable_from_other_addresses(tmp_path: Path, auth_sandbox: Sandbox,
+                                                                signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     servers: list[CallbackServer] = []
     task = asyncio.create_task(auth.sign_in(profile, timeout=10, on_server=servers.append))
@@ -97,7 +95,7 @@ async def test_callback_server_unreachable_from_other_addresses(tmp_path: Path, 
 
 
 async def test_state_mismatch_is_rejected_and_the_real_callback_still_works(
-        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(auth.sign_in(profile, open_browser=url.set_result, timeout=10))
@@ -111,8 +109,8 @@ async def test_state_mismatch_is_rejected_and_the_real_callback_still_works(
     assert (await asyncio.wait_for(task, 10)).user == "demo@example.com"
 
 
-async def test_pasted_redirect_with_wrong_state_is_rejected(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                            signin_env: Path) -> None:  # noqa: F811
+async def test_pasted_redirect_with_wrong_state_is_rejected(tmp_path: Path, auth_sandbox: Sandbox,
+                                                            signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     pending = auth.begin_paste_sign_in(profile)
     location = await redirect_after_login(pending.authorize_url)
@@ -123,8 +121,8 @@ async def test_pasted_redirect_with_wrong_state_is_rejected(tmp_path: Path, auth
     assert result.user == "demo@example.com"
 
 
-async def test_wrong_pkce_verifier_is_rejected_by_the_sandbox(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                             signin_env: Path) -> None:  # noqa: F811
+async def test_wrong_pkce_verifier_is_rejected_by_the_sandbox(tmp_path: Path, auth_sandbox: Sandbox,
+                                                             signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     pending = auth.begin_paste_sign_in(profile)
     assert "code_challenge_method=S256" in pending.authorize_url
@@ -138,8 +136,8 @@ async def test_wrong_pkce_verifier_is_rejected_by_the_sandbox(tmp_path: Path, au
     assert auth_sandbox.stats.count("POST", "/oauth/token", 400) == 1
 
 
-async def test_sign_in_times_out_with_a_clear_message(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                      signin_env: Path) -> None:  # noqa: F811
+async def test_sign_in_times_out_with_a_clear_message(tmp_path: Path, auth_sandbox: Sandbox,
+                                                      signin_env: Path) -> None:
     servers: list[CallbackServer] = []
     with pytest.raises(SignInTimeout, match="No sign-in arrived within 1 s"):
         await auth.sign_in(make_profile(tmp_path, auth_sandbox), timeout=0.2, on_server=servers.append)
@@ -148,7 +146,7 @@ async def test_sign_in_times_out_with_a_clear_message(tmp_path: Path, auth_sandb
         pass
 
 
-async def test_sign_in_is_cancellable(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+async def test_sign_in_is_cancellable(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:
     servers: list[CallbackServer] = []
     task = asyncio.create_task(auth.sign_in(make_profile(tmp_path, auth_sandbox), on_server=servers.append))
     while not servers:
@@ -161,8 +159,8 @@ async def test_sign_in_is_cancellable(tmp_path: Path, auth_sandbox: Sandbox, sig
         pass
 
 
-async def test_fixed_redirect_port_from_the_profile_is_used(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                            signin_env: Path) -> None:  # noqa: F811
+async def test_fixed_redirect_port_from_the_profile_is_used(tmp_path: Path, auth_sandbox: Sandbox,
+                                                            signin_env: Path) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -172,20 +170,20 @@ async def test_fixed_redirect_port_from_the_profile_is_used(tmp_path: Path, auth
     assert servers[0].bound_address == ("127.0.0.1", port) and result.user == "demo@example.com"
 
 
-def test_missing_scopes_reports_what_the_profile_needs(tmp_path: Path, auth_sandbox: Sandbox) -> None:  # noqa: F811
+def test_missing_scopes_reports_what_the_profile_needs(tmp_path: Path, auth_sandbox: Sandbox) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     assert auth.missing_scopes(profile, ["prospects.write"]) == ["prospects.read", "users.read"]
     assert auth.missing_scopes(profile, ["prospects.all", "users.read"]) == []
 
 
-def test_non_loopback_redirect_uri_is_refused(tmp_path: Path, auth_sandbox: Sandbox) -> None:  # noqa: F811
+def test_non_loopback_redirect_uri_is_refused(tmp_path: Path, auth_sandbox: Sandbox) -> None:
     profile = make_profile(tmp_path, auth_sandbox, redirect_uri="http://0.0.0.0:8400/callback")
     with pytest.raises(SignInError, match="loopback"):
         auth.begin_paste_sign_in(profile)
 
 
 async def test_no_token_in_logs_or_messages_over_a_whole_session(
-        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path,  # noqa: F811
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path,
         caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
     caplog.set_level(logging.DEBUG)
     profile = make_profile(tmp_path, auth_sandbox)

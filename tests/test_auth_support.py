@@ -1,53 +1,27 @@
-"""Shared helpers and fixtures for the sign-in and token tests (no tests here).
-
-``signin_env`` points the token store at a temp dir, forces the file store (a developer's real keyring is
-never touched) and clears the OUTREACH_* overrides. ``auth_sandbox`` is a sandbox on a free port without
-the mint throttle. ``sign_in_over_http`` walks the sandbox's login pages the way a browser does (GET the
-authorize URL, POST email, POST password, follow the redirect to the loopback callback), over real HTTP.
+"""Shared helpers for the sign-in and token tests (no tests here; their fixtures ``signin_env`` and
+``auth_sandbox`` come from sandbox_fixtures.py through conftest). ``sign_in_over_http`` walks the
+sandbox's login pages the way a browser does (GET the authorize URL, POST email, POST password, follow
+the redirect to the loopback callback), over real HTTP.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from outreach_tui.locations import DATA_DIR_ENV
-from outreach_tui.outreach.tokens import STORE_ENV
 from outreach_tui.profile import Profile, profile_from_dict, save_profile
 from outreach_tui.sandbox import Sandbox, SandboxConfig
 
 USER, PASSWORD = "demo@example.com", "demo"
-ENV_OVERRIDES = ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN", "OUTREACH_CLIENT_SECRET")
-
-
-@pytest.fixture
-def signin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    data = tmp_path / "data"
-    monkeypatch.setenv(DATA_DIR_ENV, str(data))
-    monkeypatch.setenv(STORE_ENV, "file")
-    for name in ENV_OVERRIDES:
-        monkeypatch.delenv(name, raising=False)
-    return data
 
 
 def start(**settings: Any) -> Sandbox:
     sandbox = Sandbox(SandboxConfig(**{"port": 0, "prospects": 3, "mint_interval": 0.0, **settings}))
     sandbox.start()
     return sandbox
-
-
-@pytest.fixture
-def auth_sandbox() -> Iterator[Sandbox]:
-    sandbox = start()
-    try:
-        yield sandbox
-    finally:
-        sandbox.stop()
 
 
 def make_profile(directory: Path, sandbox: Sandbox, **outreach: Any) -> Profile:

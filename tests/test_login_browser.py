@@ -13,11 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_auth_support import (  # fixtures are used by name
-    auth_sandbox,  # noqa: F401
+from test_auth_support import (
     make_profile,
     redirect_after_login,
-    signin_env,  # noqa: F401
     token_file,
 )
 
@@ -28,13 +26,13 @@ from outreach_tui.sandbox import Sandbox
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LOGIN_MODULE = [sys.executable, "-m", "outreach_tui.commands.login"]  # until cli.py wires `login` in
+OUTREACH_TUI = [sys.executable, "-m", "outreach_tui"]
 
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium "
                                                   "(apt-get install chromium; .ci/run does)")
-async def test_sign_in_in_headless_chromium_stores_the_token(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                             signin_env: Path) -> None:  # noqa: F811
+async def test_sign_in_in_headless_chromium_stores_the_token(tmp_path: Path, auth_sandbox: Sandbox,
+                                                             signin_env: Path) -> None:
     from playwright.async_api import async_playwright
 
     profile = make_profile(tmp_path, auth_sandbox)
@@ -113,7 +111,7 @@ def _following_run_exports_without_asking(tmp_path: Path, profile: Profile, sand
 
 
 def _login_process(profile: Path, *extra: str) -> subprocess.Popen[str]:
-    command = [*LOGIN_MODULE, "login", str(profile), *extra]
+    command = [*OUTREACH_TUI, "login", str(profile), *extra]
     return subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, env=os.environ.copy())
 
@@ -126,8 +124,8 @@ def _printed_url(process: subprocess.Popen[str]) -> str:
     raise AssertionError("login printed no URL")
 
 
-async def test_no_browser_login_reads_the_pasted_redirect(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                          signin_env: Path) -> None:  # noqa: F811
+async def test_no_browser_login_reads_the_pasted_redirect(tmp_path: Path, auth_sandbox: Sandbox,
+                                                          signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     process = _login_process(profile.path, "--no-browser")  # type: ignore[arg-type]
     location = await redirect_after_login(_printed_url(process))
@@ -136,13 +134,13 @@ async def test_no_browser_login_reads_the_pasted_redirect(tmp_path: Path, auth_s
     assert "Signed in as demo@example.com" in err and "prospects.write" in err and "(0600)" in err
     token = await auth.token_source_for(profile).access_token()
     assert token not in err
-    logout = subprocess.run([*LOGIN_MODULE, "logout", str(profile.path)], capture_output=True, text=True,
+    logout = subprocess.run([*OUTREACH_TUI, "logout", str(profile.path)], capture_output=True, text=True,
                             env=os.environ.copy(), timeout=30)
     assert logout.returncode == 0 and "forgot" in logout.stderr
     assert not list((signin_env / "tokens").glob("*.json"))
 
 
-async def test_login_exit_codes(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+async def test_login_exit_codes(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text("[destination]\n")
     process = _login_process(bad, "--no-browser")

@@ -246,7 +246,7 @@ def _lines_until(proc: subprocess.Popen[str], last_prefix: str, timeout: float =
 
 def test_command_prints_profile_settings_and_stops_cleanly_on_ctrl_c() -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "outreach_tui.sandbox", "--port", "0", "--prospects", "3"]
+    cmd = [sys.executable, "-m", "outreach_tui", "sandbox", "--port", "0", "--prospects", "3"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         lines = _lines_until(proc, "client_id = ")
@@ -272,7 +272,7 @@ def test_command_prints_profile_settings_and_stops_cleanly_on_ctrl_c() -> None:
     ],
 )
 def test_command_refuses_bad_settings_with_exit_2(args: list[str], message: str) -> None:
-    cmd = [sys.executable, "-m", "outreach_tui.sandbox", "--port", "0", *args]
+    cmd = [sys.executable, "-m", "outreach_tui", "sandbox", "--port", "0", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 

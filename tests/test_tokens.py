@@ -19,10 +19,8 @@ import httpx
 import keyring
 import pytest
 from keyring.backend import KeyringBackend
-from test_auth_support import (  # fixtures are used by name
-    auth_sandbox,  # noqa: F401
+from test_auth_support import (
     make_profile,
-    signin_env,  # noqa: F401
     start,
     token_file,
 )
@@ -60,7 +58,7 @@ async def refresh_with(sandbox: Sandbox, refresh_token: str) -> int:
 
 # ----- the store ------------------------------------------------------------------------------------------
 
-def test_file_store_is_0600_atomic_and_keyed_by_profile_and_user(tmp_path: Path, signin_env: Path) -> None:  # noqa: F811
+def test_file_store_is_0600_atomic_and_keyed_by_profile_and_user(tmp_path: Path, signin_env: Path) -> None:
     store = default_store()
     assert store.uses_file and not tokens.keyring_usable()
     key = tokens.key_for(tmp_path / "a.toml", "A")
@@ -77,7 +75,7 @@ def test_file_store_is_0600_atomic_and_keyed_by_profile_and_user(tmp_path: Path,
     assert store.forget(key) and store.load(key) is None
 
 
-def test_file_store_notice_is_given_once(signin_env: Path) -> None:  # noqa: F811
+def test_file_store_notice_is_given_once(signin_env: Path) -> None:
     assert "0600" in (default_store().first_use_notice() or "")
     assert default_store().first_use_notice() is None
     tokens._notices_given.clear()  # as in a new process: the marker file remembers
@@ -104,7 +102,7 @@ class MemoryKeyring(KeyringBackend):
             raise PasswordDeleteError(username)
 
 
-def test_keyring_is_preferred_when_a_backend_exists(tmp_path: Path, signin_env: Path,  # noqa: F811
+def test_keyring_is_preferred_when_a_backend_exists(tmp_path: Path, signin_env: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     previous = keyring.get_keyring()
     memory = MemoryKeyring()
@@ -127,8 +125,8 @@ def test_keyring_is_preferred_when_a_backend_exists(tmp_path: Path, signin_env: 
 
 # ----- refreshing -----------------------------------------------------------------------------------------
 
-async def test_stored_token_is_used_without_minting(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                    signin_env: Path) -> None:  # noqa: F811
+async def test_stored_token_is_used_without_minting(tmp_path: Path, auth_sandbox: Sandbox,
+                                                    signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     body = seed(profile, auth_sandbox)
     mints = auth_sandbox.stats.token_mints
@@ -137,7 +135,7 @@ async def test_stored_token_is_used_without_minting(tmp_path: Path, auth_sandbox
 
 
 async def test_refresh_rotation_is_persisted_and_the_old_refresh_token_never_reused(
-        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:  # noqa: F811
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     first = seed(profile, auth_sandbox)
     auth_sandbox.expire_all_tokens()
@@ -156,8 +154,8 @@ async def test_refresh_rotation_is_persisted_and_the_old_refresh_token_never_reu
     assert await refresh_with(auth_sandbox, first["refresh_token"]) == 400  # and it is dead anyway
 
 
-async def test_expiring_token_is_refreshed_ahead_of_time(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                         signin_env: Path) -> None:  # noqa: F811
+async def test_expiring_token_is_refreshed_ahead_of_time(tmp_path: Path, auth_sandbox: Sandbox,
+                                                         signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     body = seed(profile, auth_sandbox, ttl=5)  # within the refresh margin (a tenth of its life is left)
     store = default_store()
@@ -170,8 +168,8 @@ async def test_expiring_token_is_refreshed_ahead_of_time(tmp_path: Path, auth_sa
     assert token != body["access_token"] and await accepted(auth_sandbox, token)
 
 
-async def test_the_mint_throttle_is_respected_locally(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                      signin_env: Path) -> None:  # noqa: F811
+async def test_the_mint_throttle_is_respected_locally(tmp_path: Path, auth_sandbox: Sandbox,
+                                                      signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     body = seed(profile, auth_sandbox, ttl=5)
     mints = auth_sandbox.stats.token_mints
@@ -184,7 +182,7 @@ async def test_the_mint_throttle_is_respected_locally(tmp_path: Path, auth_sandb
     assert time.monotonic() - started >= 0.25 and auth_sandbox.stats.token_mints == mints + 1
 
 
-async def test_429_retry_later_waits_then_succeeds(tmp_path: Path, signin_env: Path) -> None:  # noqa: F811
+async def test_429_retry_later_waits_then_succeeds(tmp_path: Path, signin_env: Path) -> None:
     sandbox = start(mint_interval=1)
     try:
         profile = make_profile(tmp_path, sandbox)
@@ -199,8 +197,8 @@ async def test_429_retry_later_waits_then_succeeds(tmp_path: Path, signin_env: P
         sandbox.stop()
 
 
-async def test_invalid_grant_requires_login_and_leaks_no_token(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                               signin_env: Path,  # noqa: F811
+async def test_invalid_grant_requires_login_and_leaks_no_token(tmp_path: Path, auth_sandbox: Sandbox,
+                                                               signin_env: Path,
                                                                caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     profile = make_profile(tmp_path, auth_sandbox)
@@ -214,8 +212,8 @@ async def test_invalid_grant_requires_login_and_leaks_no_token(tmp_path: Path, a
         assert secret not in caplog.text
 
 
-async def test_two_processes_refreshing_at_once_mint_one_token(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                               signin_env: Path) -> None:  # noqa: F811
+async def test_two_processes_refreshing_at_once_mint_one_token(tmp_path: Path, auth_sandbox: Sandbox,
+                                                               signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     body = seed(profile, auth_sandbox)
     auth_sandbox.expire_all_tokens()
@@ -248,7 +246,7 @@ async def test_two_processes_refreshing_at_once_mint_one_token(tmp_path: Path, a
 
 # ----- environment overrides ------------------------------------------------------------------------------
 
-async def test_env_access_token_alone_is_static(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path,  # noqa: F811
+async def test_env_access_token_alone_is_static(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OUTREACH_ACCESS_TOKEN", "env-access")
     source = auth.token_source_for(make_profile(tmp_path, auth_sandbox))
@@ -258,8 +256,8 @@ async def test_env_access_token_alone_is_static(tmp_path: Path, auth_sandbox: Sa
     assert "env-access" not in str(caught.value)
 
 
-async def test_env_refresh_token_chain_continues_across_runs(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                             signin_env: Path,  # noqa: F811
+async def test_env_refresh_token_chain_continues_across_runs(tmp_path: Path, auth_sandbox: Sandbox,
+                                                             signin_env: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     body = auth_sandbox.issue_token()
@@ -277,7 +275,7 @@ async def test_env_refresh_token_chain_continues_across_runs(tmp_path: Path, aut
     assert list(document["accounts"]) == [f"env:{tokens.fingerprint(body['refresh_token'])}"]
 
 
-async def test_env_client_secret_is_used(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path,  # noqa: F811
+async def test_env_client_secret_is_used(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     body = seed(profile, auth_sandbox)
@@ -289,8 +287,8 @@ async def test_env_client_secret_is_used(tmp_path: Path, auth_sandbox: Sandbox, 
     assert "wrong-secret" not in str(caught.value)
 
 
-async def test_concurrent_refreshes_in_one_process_mint_once(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                             signin_env: Path) -> None:  # noqa: F811
+async def test_concurrent_refreshes_in_one_process_mint_once(tmp_path: Path, auth_sandbox: Sandbox,
+                                                             signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     body = seed(profile, auth_sandbox)
     auth_sandbox.expire_all_tokens()
@@ -300,8 +298,8 @@ async def test_concurrent_refreshes_in_one_process_mint_once(tmp_path: Path, aut
     assert len(set(fresh)) == 1 and auth_sandbox.stats.token_mints == mints + 1
 
 
-async def test_env_refresh_chain_never_replaces_the_signed_in_user(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                                   signin_env: Path,  # noqa: F811
+async def test_env_refresh_chain_never_replaces_the_signed_in_user(tmp_path: Path, auth_sandbox: Sandbox,
+                                                                   signin_env: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     signed_in = seed(profile, auth_sandbox)
@@ -312,8 +310,8 @@ async def test_env_refresh_chain_never_replaces_the_signed_in_user(tmp_path: Pat
     assert await auth.token_source_for(profile).access_token() == signed_in["access_token"]
 
 
-async def test_tokens_from_before_the_profile_was_saved_are_found(tmp_path: Path, auth_sandbox: Sandbox,  # noqa: F811
-                                                                  signin_env: Path) -> None:  # noqa: F811
+async def test_tokens_from_before_the_profile_was_saved_are_found(tmp_path: Path, auth_sandbox: Sandbox,
+                                                                  signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     body = auth_sandbox.issue_token()
     unsaved = tokens.key_for(None, profile.destination.name)  # the wizard signs in, then saves the file
@@ -324,7 +322,7 @@ async def test_tokens_from_before_the_profile_was_saved_are_found(tmp_path: Path
     assert auth.logout(profile)
 
 
-def test_adopting_tokens_never_overwrites_and_moves_only_from_a_draft(tmp_path: Path, signin_env: Path) -> None:  # noqa: F811
+def test_adopting_tokens_never_overwrites_and_moves_only_from_a_draft(tmp_path: Path, signin_env: Path) -> None:
     store = default_store()
     draft, saved, other = tokens.key_for(None, "EMEA"), tokens.key_for(tmp_path / "a.toml", "EMEA"), \
         tokens.key_for(tmp_path / "b.toml", "EMEA")

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sandbox_fixtures import sandbox_factory  # noqa: F401  (fixture)
 from test_tui_support import demo_profile, fill, plain, wait_until
 from textual.command import CommandList
 from textual.widgets import Input, Static
@@ -24,7 +23,7 @@ def test_missing_profile_is_a_usage_error(tmp_path: Path, capsys: pytest.Capture
 
 
 async def test_demo_profile_points_at_the_sandbox_and_shows_who_is_signed_in(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_factory: Any) -> None:  # noqa: F811
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_factory: Any) -> None:
     sandbox = sandbox_factory(seed="demo", prospects=0)
     path = write_demo_profile(tmp_path / "demo", sandbox)
     profile = load_profile(path)

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_fixtures import sandbox_factory  # noqa: F401  (fixture)
 from test_tui_support import plain, wait_until
 from textual.widgets import DataTable, Static
 
@@ -69,14 +68,14 @@ def build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any) -> Outr
 
 
 @pytest.fixture
-def limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_factory: Any  # noqa: F811
+def limited(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_factory: Any
             ) -> tuple[OutreachApp, Any]:
     sandbox = sandbox_factory(prospects=60, rate_limit=LIMIT, window=WINDOW)
     return build(tmp_path, monkeypatch, sandbox), sandbox
 
 
 @pytest.fixture
-def slow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_factory: Any  # noqa: F811
+def slow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sandbox_factory: Any
          ) -> tuple[OutreachApp, Any]:
     sandbox = sandbox_factory(prospects=60, latency_ms=150)
     return build(tmp_path, monkeypatch, sandbox), sandbox

@@ -9,8 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from sandbox_fixtures import sandbox_factory  # noqa: F401  (fixture)
-from test_auth_support import sign_in_over_http, signin_env  # noqa: F401  (fixture)
+from test_auth_support import sign_in_over_http
 from test_tui_support import copy_demo_input, fill, plain, wait_until
 from textual.widgets import DataTable, Static
 
@@ -56,8 +55,8 @@ def statuses(path: Path, segment: str) -> dict[int, str]:
     return found
 
 
-async def test_full_flow_against_the_sandbox(tmp_path: Path, signin_env: Path,  # noqa: F811
-                                             sandbox_factory: Any) -> None:  # noqa: F811
+async def test_full_flow_against_the_sandbox(tmp_path: Path, signin_env: Path,
+                                             sandbox_factory: Any) -> None:
     sandbox = sandbox_factory(seed="demo", prospects=0)
     source = copy_demo_input(tmp_path)
     logins: list[asyncio.Task[Any]] = []

@@ -1,9 +1,10 @@
 """Generate outreach_tui/outreach/catalog.json from Outreach's published OpenAPI document.
 
-Usage: python tools/gen_catalog.py [../shared/outreach/openapi.json]
+Usage: python tools/gen_catalog.py [OPENAPI.json] [--check]
 
-The shared folder is not there at run time for users, so the result is committed. Rerun this when
-Outreach publishes a new document and review the diff.
+OPENAPI.json is Outreach's document (default: ../shared/outreach/openapi.json beside this repository). The
+document is not shipped, so the result is committed. Rerun this when Outreach publishes a new document and
+review the diff; ``--check`` fails (exit 1) when the committed file is stale.
 """
 
 from __future__ import annotations
@@ -38,12 +39,23 @@ def attribute_entry(name: str, schema: dict) -> dict:
 
 
 def main(argv: list[str]) -> int:
-    spec_path = Path(argv[1]) if len(argv) > 1 else DEFAULT_SPEC
+    args = [arg for arg in argv[1:] if arg != "--check"]
+    spec_path = Path(args[0]) if args else DEFAULT_SPEC
+    if not spec_path.is_file():
+        print(f"no OpenAPI document at {spec_path}; give its path as the first argument", file=sys.stderr)
+        return 2
     spec = json.loads(spec_path.read_text(encoding="utf-8"))
     props = spec["components"]["schemas"]["prospect"]["properties"]
     attributes = [attribute_entry(name, props[name]) for name in sorted(props)]
     out = {"source": "components.schemas.prospect of Outreach's OpenAPI document", "attributes": attributes}
-    OUTPUT.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
+    if "--check" in argv:
+        if not OUTPUT.exists() or OUTPUT.read_text(encoding="utf-8") != text:
+            print(f"{OUTPUT} is stale: run python tools/gen_catalog.py {spec_path}", file=sys.stderr)
+            return 1
+        print(f"{OUTPUT} is up to date with {spec_path}")
+        return 0
+    OUTPUT.write_text(text, encoding="utf-8")
     print(f"wrote {len(attributes)} attributes to {OUTPUT}")
     return 0
 

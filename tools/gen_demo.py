@@ -7,7 +7,7 @@ Writes:
 - profiles.jsonl  ~280 synthetic XDM profiles covering every export case (see CASES below)
 - prospects.json  the sandbox seed: Outreach prospects 1001-1250 (names differ a little from the profiles)
 - types.json      the body of GET /types for the demo org (custom4-7 segments, custom10 lead score)
-- demo.toml       the demo destination profile (DESIGN.md section 5)
+- demo.toml       the demo destination profile (docs/DESIGN.md, "Profile file")
 - manifest.json   what was written (counts the tests check discovery against)
 
 CASES: Oid identities 1001-1250 (ids as strings, some as JSON integers, one padded with spaces); three records

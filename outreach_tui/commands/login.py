@@ -15,18 +15,18 @@ import sys
 import threading
 import webbrowser
 
+from outreach_tui.commands.arguments import positive_float
+from outreach_tui.exit_codes import ExitCode
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable
 from outreach_tui.profile import Profile, ProfileError, load_profile
-
-EXIT_OK, EXIT_USAGE, EXIT_AUTH, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 2, 3, 4, 130
 
 
 def add_login_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("profile", metavar="PROFILE.toml", help="the profile whose Outreach app to use")
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser; print the address and read the pasted redirect URL")
-    parser.add_argument("--timeout", type=float, default=300.0, metavar="S",
+    parser.add_argument("--timeout", type=positive_float, default=300.0, metavar="S",
                         help="seconds to wait for the browser sign-in (default 300)")
 
 
@@ -87,49 +87,35 @@ def _report(profile: Profile, result: auth.SignInResult) -> int:
              f"(client id '{profile.outreach.client_id}') is allowed these scopes and that "
              "outreach.scopes in the profile lists them, then run "
              f"{auth.login_hint(profile)} again and approve every requested scope.")
-        return EXIT_AUTH
-    return EXIT_OK
+        return ExitCode.AUTH
+    return ExitCode.OK
 
 
 def run_login(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
     if profile is None:
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         result = _paste_login(profile) if args.no_browser else asyncio.run(_browser_login(profile, args.timeout))
     except KeyboardInterrupt:
         _say("Sign-in cancelled.")
-        return EXIT_INTERRUPTED
+        return ExitCode.INTERRUPTED
     except AuthUnreachable as exc:
         _say(f"Sign-in failed: {exc}")
-        return EXIT_UNREACHABLE
+        return ExitCode.UNREACHABLE
     except AuthRequired as exc:
         _say(f"Sign-in failed: {exc}")
-        return EXIT_AUTH
+        return ExitCode.AUTH
     return _report(profile, result)
 
 
 def run_logout(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
     if profile is None:
-        return EXIT_USAGE
+        return ExitCode.USAGE
     if auth.logout(profile):
         _say(f"Signed out: forgot the saved Outreach tokens of {profile.path}.")
     else:
         _say(f"No saved Outreach tokens for {profile.path}; nothing to forget.")
-    return EXIT_OK
+    return ExitCode.OK
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m outreach_tui.commands.login [logout] PROFILE.toml ...`` until cli.py wires these in."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = argparse.ArgumentParser(prog="outreach-tui")
-    if argv[:1] == ["logout"]:
-        add_logout_arguments(parser)
-        return run_logout(parser.parse_args(argv[1:]))
-    add_login_arguments(parser)
-    return run_login(parser.parse_args(argv[1:] if argv[:1] == ["login"] else argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

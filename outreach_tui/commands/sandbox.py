@@ -9,10 +9,17 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from outreach_tui.commands.arguments import (
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    port,
+    positive_float,
+    positive_int,
+)
+from outreach_tui.exit_codes import ExitCode
 from outreach_tui.sandbox import Sandbox, SandboxConfig, SandboxError, run_sandbox
 from outreach_tui.sandbox.config import DEFAULT_CLIENT_SECRET, DEFAULT_USERS
-
-EXIT_OK, EXIT_USAGE = 0, 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,31 +31,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a non-loopback --host (anyone reaching it can log in)",
     )
-    add("--port", type=int, default=defaults.port, help="port (0 picks a free one)")
+    add("--port", type=port, default=defaults.port, help="port (0 picks a free one)")
     add(
         "--rate-limit",
-        type=int,
+        type=non_negative_int,
         default=defaults.rate_limit,
         help="requests per window per user; 0 = unlimited",
     )
-    add("--window", type=float, default=defaults.window, help="rate-limit window in seconds")
-    add("--prospects", type=int, default=defaults.prospects, help="create N blank prospects with ids 1..N")
+    add("--window", type=positive_float, default=defaults.window, help="rate-limit window in seconds")
+    add("--prospects", type=non_negative_int, default=defaults.prospects, help="create N blank prospects with ids 1..N")
     add("--seed", default=None, help="prospects to load: a JSON file, or 'demo' for the demo data "
                                      "(the default when --prospects is not given either)")
     add("--types", type=Path, default=None, help="a JSON file with the GET /types body (custom field types)")
     add("--user", action="append", default=None, metavar="EMAIL:PASSWORD", help="a sign-in user (repeatable)")
     add("--client-id", default=defaults.client_id)
     add("--client-secret", default=defaults.client_secret)
-    add("--token-ttl", type=int, default=defaults.token_ttl, help="access token lifetime in seconds")
+    add("--token-ttl", type=positive_int, default=defaults.token_ttl, help="access token lifetime in seconds")
     add(
         "--mint-interval",
-        type=float,
+        type=non_negative_float,
         default=defaults.mint_interval,
         help="seconds between token mints; 0 = off",
     )
-    add("--error-rate", type=float, default=0.0, help="fraction of API requests answered 500/502/503")
-    add("--drop-rate", type=float, default=0.0, help="fraction of API requests whose connection is dropped")
-    add("--latency-ms", type=float, default=0.0, help="delay added to every API request")
+    add("--error-rate", type=fraction, default=0.0, help="fraction of API requests answered 500/502/503")
+    add("--drop-rate", type=fraction, default=0.0, help="fraction of API requests whose connection is dropped")
+    add("--latency-ms", type=non_negative_float, default=0.0, help="delay added to every API request")
     add("--fault-seed", type=int, default=0, help="seed of the fault RNG (repeatable runs)")
 
 
@@ -134,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
         run_sandbox(config, ready=announce)
     except SandboxError as exc:
         print(f"outreach-tui sandbox: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     except KeyboardInterrupt:
         pass
     print("Sandbox stopped.", file=sys.stderr)
-    return EXIT_OK
+    return ExitCode.OK

@@ -15,9 +15,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from outreach_tui.commands.arguments import non_negative_int, port
+from outreach_tui.exit_codes import ExitCode
 from outreach_tui.profile import ProfileError, profile_from_dict, save_profile
 
-EXIT_USAGE = 2
 DEMO_STATE = "demo-state.sqlite"  # next to the demo profile
 
 
@@ -32,15 +33,15 @@ def run_wizard(profile_path: Path | None) -> int:
     elif not Path(profile_path).is_file():
         print(f"outreach-tui: {profile_path}: file not found; run outreach-tui without a file to create one",
               file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     app = make_app(WizardSettings(profile_path=Path(profile_path) if profile_path else None))
     result = app.run()
     return int(result or 0)
 
 
 def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=0, help="sandbox port (default: any free port)")
-    parser.add_argument("--rate-limit", type=int, default=10_000,
+    parser.add_argument("--port", type=port, default=0, help="sandbox port (default: any free port)")
+    parser.add_argument("--rate-limit", type=non_negative_int, default=10_000,
                         help="sandbox requests per hour per user (default 10000; 0 = unlimited)")
 
 
@@ -72,7 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
             path = write_demo_profile(demo_dir(), sandbox)
         except (OSError, ProfileError) as error:
             print(f"outreach-tui demo: {error}", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         # Nothing to configure: the demo acts as the sandbox's demo user with a token minted for this
         # process only (the documented OUTREACH_ACCESS_TOKEN override; never written anywhere).
         os.environ["OUTREACH_ACCESS_TOKEN"] = sandbox.issue_token()["access_token"]

@@ -45,7 +45,7 @@ STATUSES = ("realized", "existing", "exited")
 
 class SandboxProcess:
     def __init__(self, prospects: int, latency_ms: float = 0, rate_limit: int = 0, window: float = 3600) -> None:
-        cmd = [sys.executable, "-m", "outreach_tui.sandbox", "--port", "0", "--rate-limit", str(rate_limit),
+        cmd = [sys.executable, "-m", "outreach_tui", "sandbox", "--port", "0", "--rate-limit", str(rate_limit),
                "--window", str(window), "--prospects", str(prospects), "--mint-interval", "0",
                "--latency-ms", str(latency_ms)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)

@@ -3,7 +3,7 @@
     python tests/bench/bench_sandbox.py                          # 20,000 PATCHes, 3 runs, median
     python tests/bench/bench_sandbox.py --client httpx --clients 2 --concurrency 16
 
-The sandbox runs in its own process (``python -m outreach_tui.sandbox``), as it does for users. Client
+The sandbox runs in its own process (``python -m outreach_tui sandbox``), as it does for users. Client
 processes wait on a start signal (their start-up is not timed), then keep ``--concurrency`` keep-alive
 connections busy each; every answer must be a 200. Two clients: ``raw`` (default) writes HTTP/1.1 on
 asyncio streams and costs little CPU, so the server is what is measured; ``httpx`` is the product's own
@@ -42,7 +42,7 @@ def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
 
 
 def start_server(prospects: int) -> tuple[subprocess.Popen[str], str]:
-    cmd = [sys.executable, "-m", "outreach_tui.sandbox", "--port", "0", "--rate-limit", "0"]
+    cmd = [sys.executable, "-m", "outreach_tui", "sandbox", "--port", "0", "--rate-limit", "0"]
     cmd += ["--prospects", str(prospects), "--mint-interval", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines: queue.Queue[str] = queue.Queue()
