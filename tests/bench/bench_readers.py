@@ -6,7 +6,9 @@
 Generates N synthetic XDM profiles (5 attributes, 3 identities, 10 segments, ~900 bytes each in JSON) into a
 temporary directory, then reads each file in a fresh child process that only counts records, so the peak
 RSS printed is the reader's own (the baseline row is a child that imports the package and reads nothing).
-Prints the median rate and the peak RSS of each format.
+Prints the median rate and the peak RSS of each format, and where the child imported outreach_tui from:
+to measure another version side by side, run the bench from outside the worktree with
+`PYTHONPATH=/path/to/other/checkout` (the children inherit it).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def generate(directory: Path, n: int, formats: list[str]) -> dict[str, Path]:
 
 def child(fmt: str, path: str) -> None:
     """Runs in a fresh process: read every record, print one JSON line of figures."""
+    import outreach_tui
     from outreach_tui.xdm import read_records
 
     records = malformed = 0
@@ -92,7 +95,7 @@ def child(fmt: str, path: str) -> None:
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps({"records": records, "malformed": malformed, "seconds": seconds, "cpu_seconds": cpu_seconds,
-                      "peak_rss_mb": peak_mb}))
+                      "peak_rss_mb": peak_mb, "package": str(Path(outreach_tui.__file__).parent)}))
 
 
 def run_child(fmt: str, path: Path | None) -> dict[str, Any]:
@@ -123,6 +126,7 @@ def main() -> int:
         sizes = ", ".join(f"{fmt} {path.stat().st_size / 1e6:.0f} MB" for fmt, path in paths.items())
         print(f"generated {args.n:,} records in {time.perf_counter() - started:.1f} s ({sizes})")
         baseline = run_child("none", None)
+        print(f"reading with outreach_tui from {baseline['package']}")
         print("records/s: wall clock and CPU time of the reading process (CPU time is the fair figure on a "
               "shared machine)")
         print(f"{'format':<8}{'wall (median)':>15}{'wall min..max':>22}{'CPU (median)':>14}{'peak RSS':>12}"
