@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, Valid
 
 from outreach_tui.outreach import catalog
 
-SourceFormat = Literal["jsonl", "json", "csv"]
+SourceFormat = Literal["jsonl", "json", "csv", "parquet"]
 IDENTITY_TARGET: Literal["OutreachId"] = "OutreachId"
 STATUSES = ("realized", "existing", "exited")
 

@@ -152,7 +152,7 @@ def test_identity_from_a_mapping_row_is_refused(tmp_path: Path) -> None:
         ("budget", "[export]\nbudget_per_hour = 0",
          "export.budget_per_hour: Input should be greater than or equal to 1"),
         ("format", "[source]\npath = \"x\"\nformat = \"xml\"",
-         "source.format: Input should be 'jsonl', 'json' or 'csv'"),
+         "source.format: Input should be 'jsonl', 'json', 'csv' or 'parquet'"),
         ("alerts", "[alerts]\non_failure = \"yes\"", "alerts.on_failure: Input should be a valid boolean"),
         ("scopes", "[outreach]\nscopes = \"prospects.write\"", "outreach.scopes: Input should be a valid list"),
         ("url", "[outreach]\napi_base = \"api.outreach.io\"", "outreach.api_base: must be an http(s) URL"),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -11,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach_tui.xdm import Format, InputError, Record, detect_format, iter_jsonl_lines, read_records
+from outreach_tui.xdm import Format, InputError, Record, detect_format, discover, iter_jsonl_lines, read_records
 
 BIG = 10 * 1024 * 1024
 
@@ -453,3 +455,122 @@ def test_json_array_number_out_of_range_is_malformed(tmp_path: Path) -> None:
     assert summary(records) == [(1, "ERR"), (2, "ERR"), (3, {"c": 1.5, "d": 10})]
     assert records[0].error == "a number is out of range"
     assert type(records[2].data["c"]) is float  # type: ignore[index]
+
+
+# ---------------------------------------------------------------------------------------------- parquet
+
+DEMO = Path(__file__).resolve().parent.parent / "outreach_tui" / "demo"
+
+
+def demo_records() -> list[dict[str, Any]]:
+    """The demo's well-formed records, typed as a Parquet export holds them: a column has one type, so the
+    few numeric Oid ids (the demo mixes 1003 and "1001") are text, as in every other record."""
+    records = [r.data for r in read_records(DEMO / "profiles.jsonl", "jsonl") if r.data is not None]
+    for record in records:
+        for ids in record.get("identityMap", {}).values():
+            for entry in ids:
+                entry["id"] = str(entry["id"])
+    return records
+
+
+def write_twins(directory: Path) -> tuple[Path, Path]:
+    """The same records as JSON Lines and as Parquet (written by pyarrow, several row groups)."""
+    records = demo_records()
+    jsonl = directory / "profiles.jsonl"
+    jsonl.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return jsonl, write_parquet(directory / "profiles.parquet", records, row_group_size=50)
+
+
+def write_parquet(path: Path, rows: list[dict[str, Any]], schema: Any = None,
+                  row_group_size: int | None = None) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path, row_group_size=row_group_size)
+    return path
+
+
+def test_parquet_from_the_demo_data_reads_like_the_json_lines(tmp_path: Path) -> None:
+    jsonl, parquet = write_twins(tmp_path)
+    assert detect_format(parquet) == "parquet"
+    from_jsonl = list(read_records(jsonl, "jsonl"))
+    from_parquet = list(read_records(parquet, "parquet"))
+    assert len(from_parquet) == len(demo_records()) > 200
+    assert [r.data for r in from_parquet] == [r.data for r in from_jsonl]
+    assert [r.line for r in from_parquet] == [r.line for r in from_jsonl] == list(range(1, len(from_jsonl) + 1))
+    assert all(r.error is None for r in from_parquet)
+
+
+def test_parquet_map_identity_map_becomes_an_object(tmp_path: Path) -> None:
+    import pyarrow as pa
+
+    identity = pa.list_(pa.struct([("id", pa.string()), ("primary", pa.bool_())]))
+    schema = pa.schema([("identityMap", pa.map_(pa.string(), identity)),
+                        ("person", pa.struct([("name", pa.struct([("firstName", pa.string())]))])),
+                        ("score", pa.float64())])
+    rows = [{"identityMap": [("Oid", [{"id": "1001", "primary": True}]), ("Email", [{"id": "a@x.example"}])],
+             "person": {"name": {"firstName": "Ann"}}, "score": 1.5},
+            {"identityMap": [], "person": None, "score": float("nan")},
+            {"identityMap": None, "person": {"name": None}, "score": None}]
+    records = list(read_records(write_parquet(tmp_path / "m.parquet", rows, schema), "parquet"))
+    assert summary(records) == [
+        (1, {"identityMap": {"Oid": [{"id": "1001", "primary": True}], "Email": [{"id": "a@x.example"}]},
+             "person": {"name": {"firstName": "Ann"}}, "score": 1.5}),
+        (2, "ERR"),
+        (3, {"person": {}}),
+    ]
+    assert records[1].error == "a number is out of range (NaN or infinite)"
+    found = discover(tmp_path / "m.parquet")
+    assert found.format == "parquet"
+    assert found.namespaces == {"Oid": 1, "Email": 1}
+    assert found.paths == {"person.name.firstName": 1, "score": 1}
+
+
+def test_parquet_discovery_finds_the_demo_paths(tmp_path: Path) -> None:
+    jsonl, parquet = write_twins(tmp_path)
+    from_parquet, from_jsonl = discover(parquet), discover(jsonl)
+    assert from_parquet.format == "parquet"
+    assert "identityMap.Oid.0.id" not in from_parquet.paths  # identities are listed as namespaces
+    assert from_parquet.namespaces["Oid"] > 200
+    assert from_parquet.model_dump(exclude={"format"}) == from_jsonl.model_dump(exclude={"format"})
+
+
+def test_parquet_that_is_not_parquet_is_an_input_error(tmp_path: Path) -> None:
+    path = tmp_path / "fake.parquet"
+    path.write_text('{"a": 1}\n')
+    with pytest.raises(InputError, match=r"fake\.parquet: not a readable Parquet file"):
+        read_records(path, "parquet")
+
+
+def test_parquet_without_pyarrow_says_which_extra_to_install(tmp_path: Path) -> None:
+    _, path = write_twins(tmp_path)
+    profile = tmp_path / "demo.toml"
+    profile.write_text((DEMO / "demo.toml").read_text().replace(
+        'path = "profiles.jsonl"\nformat = "jsonl"', f'path = "{path}"\nformat = "parquet"'))
+    shim = ("import sys; sys.modules['pyarrow'] = None; from outreach_tui.cli import main; "
+            f"sys.exit(main(['validate', {str(profile)!r}]))")
+    done = subprocess.run([sys.executable, "-c", shim], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"input: {path}: reading Parquet needs pyarrow: pip install 'outreach-tui[parquet]'"]
+    with_pyarrow = subprocess.run([sys.executable, "-m", "outreach_tui", "validate", str(profile)],
+                                  capture_output=True, text=True, timeout=120)
+    assert with_pyarrow.returncode == 0, with_pyarrow.stderr
+
+
+def test_parquet_plans_to_the_same_validation_report_as_json_lines(tmp_path: Path) -> None:
+    jsonl, parquet = write_twins(tmp_path)
+    text = (DEMO / "demo.toml").read_text()
+    reports = []
+    for path, fmt in ((jsonl, "jsonl"), (parquet, "parquet")):
+        profile = tmp_path / f"{fmt}.toml"
+        profile.write_text(text.replace('path = "profiles.jsonl"\nformat = "jsonl"',
+                                        f'path = "{path}"\nformat = "{fmt}"'))
+        done = subprocess.run([sys.executable, "-m", "outreach_tui", "validate", str(profile), "--json"],
+                              capture_output=True, text=True, timeout=120)
+        report = json.loads(done.stdout)
+        assert report["format"] == fmt
+        assert report["records"]["read"] == len(demo_records())
+        reports.append({key: value for key, value in report.items() if key not in ("input", "format")})
+    assert reports[0]["records"]["planned"] > 200
+    assert reports[0] == reports[1]

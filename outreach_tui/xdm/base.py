@@ -10,7 +10,7 @@ from typing import IO, Any, Literal
 
 __all__ = ["BOM", "READ_BUFFER", "Format", "InputError", "Record", "not_object", "open_binary"]
 
-Format = Literal["jsonl", "json", "csv"]
+Format = Literal["jsonl", "json", "csv", "parquet"]
 
 BOM = codecs.BOM_UTF8
 READ_BUFFER = 1 << 20  # fewer read syscalls and copies for line iteration than the 8 KiB default

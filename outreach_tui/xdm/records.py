@@ -1,4 +1,4 @@
-"""Streaming readers for XDM profile records: JSON Lines, a JSON array, and CSV with dotted headers.
+"""Streaming readers for XDM profile records: JSON Lines, a JSON array, CSV with dotted headers, Parquet.
 
 Every reader yields one `Record` per record in the file, in file order, with its 1-based position (see
 `Record.line`). A record that cannot be parsed (bad JSON, not an object, invalid UTF-8, a broken CSV row)
@@ -18,6 +18,7 @@ from outreach_tui.xdm.base import BOM, Format, InputError, Record, open_binary
 from outreach_tui.xdm.csv_table import read_csv
 from outreach_tui.xdm.json_array import read_json_array
 from outreach_tui.xdm.jsonl import iter_jsonl_lines
+from outreach_tui.xdm.parquet import read_parquet
 
 __all__ = [
     "Format",
@@ -28,7 +29,8 @@ __all__ = [
     "read_records",
 ]
 
-_SUFFIX_FORMATS: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv"}
+_SUFFIX_FORMATS: dict[str, Format] = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+                                       ".parquet": "parquet"}
 
 
 def detect_format(path: Path) -> Format:
@@ -36,8 +38,8 @@ def detect_format(path: Path) -> Format:
     fmt = _SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise InputError(
-            f"{path}: cannot tell the format from the file name; use a .jsonl, .ndjson, .json or .csv file, "
-            "or set [source] format = \"jsonl\" | \"json\" | \"csv\" in the profile"
+            f"{path}: cannot tell the format from the file name; use a .jsonl, .ndjson, .json, .csv or "
+            ".parquet file, or set [source] format = \"jsonl\" | \"json\" | \"csv\" | \"parquet\" in the profile"
         )
     if fmt == "json" and _first_significant_byte(path) not in (b"[", b""):
         return "jsonl"
@@ -63,11 +65,13 @@ def read_records(path: Path, fmt: Format) -> Iterator[Record]:
             return _closing(handle, read_json_array(handle, path))
         if fmt == "csv":
             return _closing(handle, read_csv(handle, path))
+        if fmt == "parquet":
+            return _closing(handle, read_parquet(handle, path))
     except BaseException:
         handle.close()
         raise
     handle.close()
-    raise InputError(f"{path}: unknown format {fmt!r}; use \"jsonl\", \"json\" or \"csv\"")
+    raise InputError(f"{path}: unknown format {fmt!r}; use \"jsonl\", \"json\", \"csv\" or \"parquet\"")
 
 
 def _closing(handle: IO[bytes], records: Iterator[Record]) -> Iterator[Record]:
