@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+import tracemalloc
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -574,3 +576,118 @@ def test_parquet_plans_to_the_same_validation_report_as_json_lines(tmp_path: Pat
         reports.append({key: value for key, value in report.items() if key not in ("input", "format")})
     assert reports[0]["records"]["planned"] > 200
     assert reports[0] == reports[1]
+
+
+# ------------------------------------------------------------------ hostile inputs: the same limits everywhere
+
+MIB = 1024 * 1024
+
+
+def nested(levels: int) -> str:
+    """An object nesting `levels` objects and arrays, alternating (the outer object is level 1)."""
+    inner = "{}"
+    for level in range(levels - 1, 0, -1):
+        inner = f'{{"a": {inner}}}' if level % 2 else f"[{inner}]"
+    return inner
+
+
+def test_jsonl_line_over_the_limit_is_malformed_and_reading_goes_on(tmp_path: Path) -> None:
+    long_line = '{"big": "' + "x" * (16 * MIB) + '"}'
+    records = read(tmp_path, '{"a": 1}\n' + long_line + '\n{"c": 3}\n')
+    assert summary(records) == [(1, {"a": 1}), (2, "ERR"), (3, {"c": 3})]
+    assert records[1].error == "line longer than 16 MiB"
+
+
+def test_a_file_of_nul_bytes_is_read_in_constant_memory(tmp_path: Path) -> None:
+    path = tmp_path / "nul.jsonl"
+    with path.open("wb") as out:
+        out.truncate(96 * MIB)  # one 96 MiB "line" of NUL bytes (sparse: no disk used)
+    tracemalloc.start()
+    try:
+        records = list(read_records(path, "jsonl"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert summary(records) == [(1, "ERR")]
+    assert records[0].error == "line longer than 16 MiB"
+    assert peak < 40 * MIB, f"peak {peak / MIB:.0f} MiB"
+
+
+def test_csv_lines_over_the_limit(tmp_path: Path) -> None:
+    records = read(tmp_path, "a,b\n1,2\n" + "x" * (16 * MIB) + "\n3,4\n", "in.csv")
+    assert summary(records) == [(2, {"a": "1", "b": "2"}), (3, "ERR"), (4, {"a": "3", "b": "4"})]
+    assert records[1].error == "line longer than 16 MiB"
+    path = tmp_path / "nul.csv"
+    with path.open("wb") as out:
+        out.truncate(40 * MIB)
+    with pytest.raises(InputError, match=r"header \(line 1\) is unreadable: line longer than 16 MiB"):
+        read_records(path, "csv")
+
+
+def test_json_array_element_over_the_limit_stops_reading(tmp_path: Path) -> None:
+    content = '[{"a": 1}, {"big": "' + "x" * (17 * MIB) + '"}, {"c": 3}]'
+    records = read(tmp_path, content, "in.json")
+    assert summary(records) == [(1, {"a": 1}), (2, "ERR")]
+    assert records[1].error == "array element longer than 16 MiB; stopped reading"
+
+
+@pytest.mark.parametrize("levels", [65, 200, 10_000])
+def test_nesting_deeper_than_64_levels_is_malformed_in_every_reader(tmp_path: Path, levels: int) -> None:
+    jsonl = read(tmp_path, f'{nested(64)}\n{nested(levels)}\n{{"c": 3}}\n')
+    assert summary(jsonl) == [(1, json.loads(nested(64))), (2, "ERR"), (3, {"c": 3})]
+    assert jsonl[1].error == "nested deeper than 64 levels"
+    array = read(tmp_path, f"[{nested(64)},\n{nested(levels)},\n{{\"c\": 3}}]", "in.json")
+    assert summary(array) == [(1, json.loads(nested(64))), (2, "ERR"), (3, {"c": 3})]
+    assert array[1].error == "nested deeper than 64 levels"
+
+
+def test_json_array_a_million_levels_deep_is_quick_and_malformed(tmp_path: Path) -> None:
+    started = time.perf_counter()
+    records = read(tmp_path, "[" + "[" * 1_000_000 + "]" * 1_000_000 + ', {"c": 3}]', "in.json")
+    assert summary(records) == [(1, "ERR"), (2, {"c": 3})]
+    assert time.perf_counter() - started < 60
+
+
+def test_lone_surrogates_and_non_finite_numbers_are_malformed_lines(tmp_path: Path) -> None:
+    lines = ['{"a": "\\ud800"}', '{"a": "\\udc00x"}', '{"a": NaN}', '{"a": Infinity}', '{"a": -Infinity}',
+             '{"a": 1e400}', '{"ok": "\\ud83d\\ude00"}']
+    records = read(tmp_path, "\n".join(lines) + "\n")
+    assert summary(records) == [(n, "ERR") for n in range(1, 7)] + [(7, {"ok": "😀"})]
+    assert_well_formed(records)
+
+
+def test_csv_encoded_surrogate_is_invalid_utf8(tmp_path: Path) -> None:
+    records = read(tmp_path, b"a\n\xed\xa0\x80\nok\n", "in.csv")
+    assert summary(records) == [(2, "ERR"), (3, {"a": "ok"})]
+    assert records[0].error == "invalid UTF-8"
+
+
+def test_validate_on_hostile_input_exits_cleanly_with_the_reasons(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    good = ('{"identityMap": {"Oid": [{"id": "1001"}]}, "person": {"name": {"firstName": "Ann"}}, '
+            '"segmentMembership": {"ups": {"seg-emea": {"status": "realized"}}}}')
+    bad.write_text(f'[{{"person": {{"name": {{"firstName": "\\ud800"}}}}}},\n{nested(10_000)},\n'
+                   f'{{"a": 1e400}},\n{good}]', encoding="utf-8")
+    profile = tmp_path / "demo.toml"
+    profile.write_text((DEMO / "demo.toml").read_text().replace(
+        'path = "profiles.jsonl"\nformat = "jsonl"', f'path = "{bad}"\nformat = "json"'))
+    done = subprocess.run([sys.executable, "-m", "outreach_tui", "validate", str(profile), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr
+    assert done.returncode in (0, 1, 2, 3), done.stderr
+    report = json.loads(done.stdout)
+    assert report["records"]["read"] == 4
+    assert report["records"]["malformed"] == 3
+    assert [m["detail"] for m in report["malformed"]] == [
+        "invalid UTF-8 or a lone UTF-16 surrogate in this element", "nested deeper than 64 levels",
+        "a number is out of range"]
+    nul = tmp_path / "nul.jsonl"
+    with nul.open("wb") as out:
+        out.truncate(40 * MIB)
+    profile.write_text(profile.read_text().replace(f'path = "{bad}"\nformat = "json"',
+                                                   f'path = "{nul}"\nformat = "jsonl"'))
+    done = subprocess.run([sys.executable, "-m", "outreach_tui", "validate", str(profile), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in done.stderr
+    report = json.loads(done.stdout) if done.stdout else {}
+    assert report.get("malformed") == [{"line": 1, "detail": "line longer than 16 MiB"}], done.stderr

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from outreach_tui.xdm.base import BOM, InputError, Record
+from outreach_tui.xdm.base import BOM, TOO_LONG, InputError, LongLine, Record, bounded_lines
 
 __all__ = ["read_csv"]
 
@@ -40,8 +40,8 @@ def _csv_records(rows: Iterator[tuple[int, list[str], str | None]], header: list
 
 def _csv_rows(handle: IO[bytes]) -> Iterator[tuple[int, list[str], str | None]]:
     """(first physical line, cells, error) for every non-blank row."""
-    bad_utf8_lines: set[int] = set()
-    reader = csv.reader(_decoded_lines(handle, bad_utf8_lines), strict=True)
+    bad_lines: dict[int, str] = {}  # physical line -> why it is unreadable, until its row is judged
+    reader = csv.reader(_decoded_lines(handle, bad_lines), strict=True)
     end_line = 0
     while True:
         start_line = end_line + 1
@@ -54,22 +54,29 @@ def _csv_rows(handle: IO[bytes]) -> Iterator[tuple[int, list[str], str | None]]:
             yield start_line, [], f"invalid CSV: {exc}"
             continue
         end_line = reader.line_num
+        if bad_lines:
+            reasons = [bad_lines.pop(n) for n in range(start_line, end_line + 1) if n in bad_lines]
+            if reasons:
+                yield start_line, [], reasons[0]
+                continue
         if not any(cell.strip() for cell in row):
             continue  # blank line
-        if bad_utf8_lines and any(n in bad_utf8_lines for n in range(start_line, end_line + 1)):
-            yield start_line, [], "invalid UTF-8"
-            continue
         yield start_line, row, None
 
 
-def _decoded_lines(handle: IO[bytes], bad_lines: set[int]) -> Iterator[str]:
-    for number, raw in enumerate(handle, start=1):
+def _decoded_lines(handle: IO[bytes], bad_lines: dict[int, str]) -> Iterator[str]:
+    """Text lines for the csv module; an unreadable line is noted in `bad_lines` and passed on blank."""
+    for number, raw in enumerate(bounded_lines(handle), start=1):
+        if isinstance(raw, LongLine):
+            bad_lines[number] = f"line {TOO_LONG}"
+            yield "\n"
+            continue
         if number == 1:
             raw = raw.removeprefix(BOM)
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError:
-            bad_lines.add(number)
+            bad_lines[number] = "invalid UTF-8"
             yield raw.decode("utf-8", errors="replace")
 
 

@@ -1,9 +1,10 @@
 """A top-level JSON array of objects, streamed with ijson (its C backend, yajl2_c) in constant memory.
 
 ijson reports no byte positions, so `Record.line` is the element's 1-based index in the array, not a line
-of the file. A bad element (not an object, a number out of range, invalid UTF-8, a lone UTF-16 surrogate)
-is malformed and reading goes on; a syntax error breaks the array's structure, so it is reported once, as
-the next element, and reading stops there: a streaming parser cannot tell where a broken element ends.
+of the file. A bad element (not an object, a number out of range, invalid UTF-8, a lone UTF-16 surrogate,
+nesting deeper than MAX_DEPTH) is malformed and reading goes on; a syntax error (NaN and Infinity included)
+or an element over MAX_RECORD_BYTES is reported once, as the next element, and reading stops there: a
+streaming parser cannot tell where a broken element ends.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import IO, Any
 
 import ijson
 
-from outreach_tui.xdm.base import InputError, Record, not_object
+from outreach_tui.xdm.base import MAX_DEPTH, MAX_RECORD_BYTES, TOO_DEEP, TOO_LONG, InputError, Record, not_object
 
 __all__ = ["read_json_array"]
 
@@ -49,11 +50,17 @@ _CLOSERS = frozenset(("end_map", "end_array"))
 _BAD_TEXT = "invalid UTF-8 or a lone UTF-16 surrogate in this element"
 
 
+class _TooLarge(Exception):
+    """An element grew past MAX_RECORD_BYTES: stop before the parser buffers more of it."""
+
+
 class _Source:
-    """The file as the parser reads it: UTF-8 checked, byte order mark dropped, unreadable text marked."""
+    """The file as the parser reads it: UTF-8 checked, byte order mark dropped, unreadable text marked,
+    and no more than about MAX_RECORD_BYTES handed over since the last element ended."""
 
     def __init__(self, handle: IO[bytes]) -> None:
         self._handle = handle
+        self.since_element = 0  # bytes handed to the parser since the last element ended (reset by it)
         self._decoder = codecs.getincrementaldecoder("utf-8")("outreach-tui-unreadable")
         self._pending = ""
         self._started = False
@@ -85,7 +92,11 @@ class _Source:
         text, self._pending = self._pending[:cut], self._pending[cut:]
         if "\\" in text:
             text = _LONE_SURROGATE.sub(lambda match: match.group(1) + _UNREADABLE_ESCAPE, text)
-        return text.encode("utf-8")
+        data = text.encode("utf-8")
+        self.since_element += len(data)
+        if self.since_element > MAX_RECORD_BYTES + _CHUNK:  # a chunk of slack: the parser reads ahead
+            raise _TooLarge
+        return data
 
 
 def read_json_array(handle: IO[bytes], path: Path) -> Iterator[Record]:
@@ -98,14 +109,14 @@ def read_json_array(handle: IO[bytes], path: Path) -> Iterator[Record]:
         raise InputError(
             f"{path}: not a JSON array (starts with {first!r}); for one JSON object per line use format = \"jsonl\""
         )
-    return _records(ijson.basic_parse(source, buf_size=_CHUNK))
+    return _records(ijson.basic_parse(source, buf_size=_CHUNK), source)
 
 
-def _records(events: Iterator[tuple[str, Any]]) -> Iterator[Record]:
+def _records(events: Iterator[tuple[str, Any]], source: _Source) -> Iterator[Record]:
     index = 0
     try:
         next(events)  # the array's own start_array, checked above
-        for index, (value, problem) in enumerate(_elements(events), start=1):
+        for index, (value, problem) in enumerate(_elements(events, source), start=1):
             if problem is not None:
                 yield Record(index, None, problem)
             elif type(value) is dict:
@@ -115,6 +126,8 @@ def _records(events: Iterator[tuple[str, Any]]) -> Iterator[Record]:
         _expect_end(events)
     except ijson.JSONError as exc:
         yield Record(index + 1, None, _broken(exc))
+    except _TooLarge:
+        yield Record(index + 1, None, f"array element {TOO_LONG}; stopped reading")
 
 
 def _expect_end(events: Iterator[tuple[str, Any]]) -> None:
@@ -131,19 +144,29 @@ def _broken(exc: ijson.JSONError) -> str:
     return f"broken JSON array: {reason}; stopped reading"
 
 
-def _elements(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[Any, str | None]]:
+def _elements(events: Iterator[tuple[str, Any]], source: _Source) -> Iterator[tuple[Any, str | None]]:
     """(value, problem) per element until the array's closing bracket; problem is None for a sound value."""
     stack: list[Any] = []  # the containers of the element being built, outermost first
     top: Any = None  # stack[-1], the container that takes the next value
     key: str = ""
     problem: str | None = None
+    skipping = 0  # while > 0: the element is too deep, and this many levels are open (nothing is built)
     for event, value in events:
+        if skipping:
+            skipping += 1 if event in _OPENERS else -1 if event in _CLOSERS else 0
+            if not skipping:
+                source.since_element = 0
+                yield None, TOO_DEEP
+            continue
         if event == "map_key":
             if _UNREADABLE in value:
                 problem = _BAD_TEXT
             key = value
             continue
         if event in _OPENERS:
+            if len(stack) == MAX_DEPTH:
+                skipping, stack, top, problem = len(stack) + 1, [], None, None
+                continue
             container: Any = {} if event == "start_map" else []
             if top is not None:
                 _attach(top, key, container)
@@ -156,6 +179,7 @@ def _elements(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[Any, str | No
             done = stack.pop()
             top = stack[-1] if stack else None
             if top is None:
+                source.since_element = 0
                 yield done, problem
                 problem = None
             continue
@@ -167,6 +191,7 @@ def _elements(events: Iterator[tuple[str, Any]]) -> Iterator[tuple[Any, str | No
             if not math.isfinite(value):
                 problem = "a number is out of range"
         if top is None:
+            source.since_element = 0
             yield value, problem
             problem = None
         elif type(top) is dict:

@@ -4,6 +4,8 @@ Every reader yields one `Record` per record in the file, in file order, with its
 `Record.line`). A record that cannot be parsed (bad JSON, not an object, invalid UTF-8, a broken CSV row)
 is yielded with `data=None` and a human `error`; reading goes on where the format allows. Memory stays
 constant whatever the file size: files are read line by line or in fixed-size chunks, never loaded whole.
+Every reader applies the same limits (`base.MAX_RECORD_BYTES`, `base.MAX_DEPTH`) and rejects the same bad
+text (invalid UTF-8, lone UTF-16 surrogates) and numbers (NaN, Infinity, out of range) as malformed records.
 This module picks the reader; each format lives in its own module.
 """
 
@@ -14,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from outreach_tui.xdm.base import BOM, Format, InputError, Record, open_binary
+from outreach_tui.xdm.base import BOM, Format, InputError, Record, bounded_lines, open_binary
 from outreach_tui.xdm.csv_table import read_csv
 from outreach_tui.xdm.json_array import read_json_array
 from outreach_tui.xdm.jsonl import iter_jsonl_lines
@@ -60,7 +62,7 @@ def read_records(path: Path, fmt: Format) -> Iterator[Record]:
     handle = open_binary(path)
     try:
         if fmt == "jsonl":
-            return _closing(handle, iter_jsonl_lines(handle))
+            return _closing(handle, iter_jsonl_lines(bounded_lines(handle)))
         if fmt == "json":
             return _closing(handle, read_json_array(handle, path))
         if fmt == "csv":
