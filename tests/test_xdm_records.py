@@ -691,3 +691,16 @@ def test_validate_on_hostile_input_exits_cleanly_with_the_reasons(tmp_path: Path
     assert "Traceback" not in done.stderr
     report = json.loads(done.stdout) if done.stdout else {}
     assert report.get("malformed") == [{"line": 1, "detail": "line longer than 16 MiB"}], done.stderr
+
+
+def test_json_array_after_a_lot_of_whitespace_in_constant_memory(tmp_path: Path) -> None:
+    path = tmp_path / "spaces.json"
+    path.write_bytes(b" " * (48 * MIB) + b'[{"a": 1}]')
+    tracemalloc.start()
+    try:
+        records = list(read_records(path, "json"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert summary(records) == [(1, {"a": 1})]
+    assert peak < 16 * MIB, f"peak {peak / MIB:.0f} MiB"

@@ -68,10 +68,11 @@ class _Source:
 
     def first_significant(self) -> str:
         """The first non-blank character ('' for a blank file), read now without consuming it."""
-        while not self._eof and not self._pending.strip(" \t\r\n"):
+        while True:
+            self._pending = self._pending.lstrip(" \t\r\n")  # JSON whitespace: dropped as read, never held
+            if self._pending or self._eof:
+                return self._pending[:1]
             self._fill()
-        stripped = self._pending.lstrip(" \t\r\n")
-        return stripped[:1]
 
     def _fill(self) -> None:
         chunk = self._handle.read(_CHUNK)
