@@ -1,12 +1,15 @@
-"""Benchmark the XDM readers: records/second and peak memory for JSON Lines, a JSON array and CSV.
+"""Benchmark the XDM readers: records/second and peak memory for JSON Lines, a JSON array, CSV, Parquet.
 
     python tests/bench/bench_readers.py                 # 1,000,000 records, 3 runs per format
     python tests/bench/bench_readers.py --n 200000 --repeat 5 --formats jsonl csv
+    python tests/bench/bench_readers.py --n 100000 --formats jsonl parquet   # Parquet needs pyarrow
 
 Generates N synthetic XDM profiles (5 attributes, 3 identities, 10 segments, ~900 bytes each in JSON) into a
 temporary directory, then reads each file in a fresh child process that only counts records, so the peak
 RSS printed is the reader's own (the baseline row is a child that imports the package and reads nothing).
-Prints the median rate and the peak RSS of each format.
+Prints the median rate and the peak RSS of each format, and where the child imported outreach_tui from:
+to measure another version side by side, run the bench from outside the worktree with
+`PYTHONPATH=/path/to/other/checkout` (the children inherit it).
 """
 
 from __future__ import annotations
@@ -75,11 +78,29 @@ def generate(directory: Path, n: int, formats: list[str]) -> dict[str, Path]:
             writer = csv.writer(text)
             writer.writerow(CSV_COLUMNS)
             writer.writerows(csv_row(number) for number in range(1, n + 1))
+    if "parquet" in formats:
+        paths["parquet"] = directory / "profiles.parquet"
+        # In a child: Linux keeps the peak RSS across fork and exec, so a parent grown while writing would
+        # show up as every reading child's peak.
+        subprocess.run([sys.executable, __file__, "--write-parquet", str(paths["parquet"]), str(n)], check=True)
     return paths
+
+
+def write_parquet(path: Path, n: int, rows_per_group: int = 50_000) -> None:
+    """The same profiles as the JSON files, one row group at a time (constant memory while generating)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Table.from_pylist([profile(1)]).schema
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(1, n + 1, rows_per_group):
+            rows = [profile(number) for number in range(start, min(start + rows_per_group, n + 1))]
+            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
 
 
 def child(fmt: str, path: str) -> None:
     """Runs in a fresh process: read every record, print one JSON line of figures."""
+    import outreach_tui
     from outreach_tui.xdm import read_records
 
     records = malformed = 0
@@ -92,7 +113,7 @@ def child(fmt: str, path: str) -> None:
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     print(json.dumps({"records": records, "malformed": malformed, "seconds": seconds, "cpu_seconds": cpu_seconds,
-                      "peak_rss_mb": peak_mb}))
+                      "peak_rss_mb": peak_mb, "package": str(Path(outreach_tui.__file__).parent)}))
 
 
 def run_child(fmt: str, path: Path | None) -> dict[str, Any]:
@@ -107,10 +128,14 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=1_000_000, help="records per file (default 1,000,000)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per format; the median is reported")
-    parser.add_argument("--formats", nargs="+", default=["jsonl", "json", "csv"],
-                        choices=["jsonl", "json", "csv"])
+    parser.add_argument("--formats", nargs="+", default=["jsonl", "json", "csv", "parquet"],
+                        choices=["jsonl", "json", "csv", "parquet"])
     parser.add_argument("--child", nargs=2, metavar=("FORMAT", "PATH"), help=argparse.SUPPRESS)
+    parser.add_argument("--write-parquet", nargs=2, metavar=("PATH", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.write_parquet:
+        write_parquet(Path(args.write_parquet[0]), int(args.write_parquet[1]))
+        return 0
     if args.child:
         child(*args.child)
         return 0
@@ -123,6 +148,7 @@ def main() -> int:
         sizes = ", ".join(f"{fmt} {path.stat().st_size / 1e6:.0f} MB" for fmt, path in paths.items())
         print(f"generated {args.n:,} records in {time.perf_counter() - started:.1f} s ({sizes})")
         baseline = run_child("none", None)
+        print(f"reading with outreach_tui from {baseline['package']}")
         print("records/s: wall clock and CPU time of the reading process (CPU time is the fair figure on a "
               "shared machine)")
         print(f"{'format':<8}{'wall (median)':>15}{'wall min..max':>22}{'CPU (median)':>14}{'peak RSS':>12}"

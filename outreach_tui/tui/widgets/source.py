@@ -15,7 +15,7 @@ from outreach_tui.profile import Profile, Source
 from outreach_tui.tui.widgets.base import Step, field
 
 FORMATS: list[tuple[str, str]] = [("detect from the file", "auto"), ("JSON Lines", "jsonl"),
-                                  ("JSON array", "json"), ("CSV", "csv")]
+                                  ("JSON array", "json"), ("CSV", "csv"), ("Parquet", "parquet")]
 
 
 class SourceStep(Step):
