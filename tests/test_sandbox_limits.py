@@ -220,7 +220,7 @@ def test_demo_seed_loads_prospects_and_types(sandbox_factory: SandboxFactory) ->
 def test_bad_seed_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"prospects": [{"attributes": {}}]}')
-    with pytest.raises(SandboxError, match="integer 'id'"):
+    with pytest.raises(SandboxError, match="'id' must be an integer"):
         Sandbox(SandboxConfig(port=0, seed=bad))
     with pytest.raises(SandboxError, match="cannot read"):
         Sandbox(SandboxConfig(port=0, seed=tmp_path / "missing.json"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from outreach_tui.commands import sandbox as command
+from outreach_tui.sandbox import cli as command
 
 
 def main(argv: list[str] | None = None) -> int:
