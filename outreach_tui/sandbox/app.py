@@ -22,6 +22,8 @@ from outreach_tui.sandbox.state import SandboxState
 
 PROSPECT_PATH = re.compile(r"^/api/v2/prospects/[^/]+$")
 PROSPECT_ROUTE = "/api/v2/prospects/{id}"
+IMPORT_PATH = re.compile(r"^/api/v2/imports/\d+$")
+IMPORT_ROUTE = "/api/v2/imports/{id}"
 Endpoint = Callable[[Request], Awaitable[Response]]
 SANDBOX_PREFIX = "/_sandbox/"
 
@@ -30,6 +32,8 @@ def route_of(path: str) -> str:
     """The route template a path belongs to, for the per-route counters."""
     if PROSPECT_PATH.match(path):
         return PROSPECT_ROUTE
+    if IMPORT_PATH.match(path):
+        return IMPORT_ROUTE
     if path.startswith("/_sandbox/prospects/"):
         return "/_sandbox/prospects/{id}"
     return path.rstrip("/") or "/"
@@ -51,6 +55,18 @@ class MintBody(BaseModel):
     ttl: int | None = Field(default=None, gt=0)
 
 
+class MaintenanceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(gt=0, le=86400)
+
+
+class RedirectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str = Field(min_length=1)
+
+
 def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
@@ -69,6 +85,8 @@ class InspectionApi:
             Route("/_sandbox/faults", self.faults, methods=["POST"]),
             Route("/_sandbox/expire-tokens", self.expire_tokens, methods=["POST"]),
             Route("/_sandbox/tokens", self.mint, methods=["POST"]),
+            Route("/_sandbox/maintenance", self.maintenance, methods=["POST"]),
+            Route("/_sandbox/redirect-uris", self.register_redirect_uri, methods=["POST"]),
         ]
 
     async def stats(self, request: Request) -> Response:
@@ -97,6 +115,24 @@ class InspectionApi:
     async def expire_tokens(self, request: Request) -> Response:
         self.state.expire_all_tokens()
         return _json({"expired": True})
+
+    async def maintenance(self, request: Request) -> Response:
+        """``{"seconds": N}``: answer every API request 503 scheduledServerMaintenance for N seconds."""
+        try:
+            body = MaintenanceBody.model_validate_json(await request.body() or b"{}")
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        until = self.state.start_maintenance(body.seconds)
+        return _json({"until": until})
+
+    async def register_redirect_uri(self, request: Request) -> Response:
+        """``{"uri": "http://127.0.0.1:PORT/callback"}``: register one more redirect URI on the OAuth app."""
+        try:
+            body = RedirectBody.model_validate_json(await request.body() or b"{}")
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        self.state.register_redirect_uri(body.uri)
+        return _json({"registered": self.state.redirect_uris})
 
     async def mint(self, request: Request) -> Response:
         try:

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -73,6 +74,16 @@ def _prospect_id(raw: Any, where: str) -> int:
         shown = repr(raw) if len(repr(raw)) <= 30 else repr(raw)[:27] + "..."
         raise SandboxError(f"{where}: 'id' must be an integer from 1 to {MAX_ID:,} (got {shown})")
     return value
+
+
+def _demo_redirect_uri() -> str:
+    """The redirect URI of the shipped demo profile (the demo registers its own on the sandbox's app)."""
+    resource = resources.files("outreach_tui").joinpath("demo", "demo.toml")
+    try:
+        uri = tomllib.loads(resource.read_text(encoding="utf-8"))["outreach"]["redirect_uri"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SandboxError(f"cannot read the demo profile's redirect_uri: {exc}") from exc
+    return str(uri)
 
 
 class _Server(uvicorn.Server):
@@ -153,6 +164,15 @@ class Sandbox:
     def prospect(self, prospect_id: int) -> dict[str, Any] | None:
         return self.state.prospect(prospect_id)
 
+    def register_redirect_uri(self, uri: str) -> None:
+        """Register one more redirect URI on the sandbox's OAuth app (matched exactly, like Outreach)."""
+        self.state.register_redirect_uri(uri)
+
+    def start_maintenance(self, seconds: float) -> float:
+        """Answer every API request 503 scheduledServerMaintenance, ``Retry-After`` an HTTP date, for
+        ``seconds``; returns when it ends (epoch seconds)."""
+        return self.state.start_maintenance(seconds)
+
     def add_prospects(self, prospects: dict[int, dict[str, Any]]) -> None:
         self.state.add_prospects(prospects)
 
@@ -179,6 +199,7 @@ class Sandbox:
         if config.seed == "demo":
             self.add_prospects(_prospects_from(_demo_json("prospects.json"), "demo prospects.json"))
             self.set_types(_demo_json("types.json"), "demo types.json")
+            self.register_redirect_uri(_demo_redirect_uri())
         elif config.seed is not None:
             self.add_prospects(_prospects_from(_read_json(config.seed, "seed"), str(config.seed)))
         if config.types is not None:
