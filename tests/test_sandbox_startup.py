@@ -4,11 +4,14 @@ that the sandbox package runs without the faces."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from outreach_tui.sandbox import Sandbox, SandboxConfig, SandboxError
@@ -83,3 +86,29 @@ def test_the_sandbox_package_starts_without_the_faces() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_command_registers_extra_redirect_uris_and_joins_scopes_as_asked() -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    extra = "http://127.0.0.1:45678/callback"
+    cmd = [sys.executable, "-m", "outreach_tui.sandbox", "--port", "0", "--prospects", "1",
+           "--redirect-uri", extra, "--scope-separator", "space", "--import-delay", "0"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while len(lines) < 30 and not (lines and lines[-1].startswith("Prospects:")):
+            lines.append(proc.stdout.readline())
+        base = lines[0].rsplit(" ", 1)[1].strip()
+        assert 'redirect_uri = "http://127.0.0.1:8976/callback"\n' in lines
+        registered = next(line for line in lines if line.startswith("Registered redirect URIs"))
+        assert "http://127.0.0.1:8976/callback" in registered and extra in registered
+        params = {"client_id": "outreach-tui-sandbox", "redirect_uri": extra, "response_type": "code", "scope": "a"}
+        assert httpx.get(base + "/oauth/authorize", params=params, timeout=5).status_code == 200
+        params["redirect_uri"] = "http://127.0.0.1:45679/callback"
+        assert httpx.get(base + "/oauth/authorize", params=params, timeout=5).status_code == 400
+        token = httpx.post(base + "/_sandbox/tokens", json={"scopes": ["b.read", "a.read"]}, timeout=5).json()
+        assert token["scope"] == "a.read b.read"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=20)
