@@ -141,7 +141,7 @@ class ImportsApi:
         prospect_id = int(raw_id) if isinstance(raw_id, int | str) and str(raw_id).isdigit() else None
         if raw_id is not None and prospect_id is None:
             return "failed"
-        exists = prospect_id is not None and self.state.prospect(prospect_id) is not None
+        exists = prospect_id is not None and prospect_id in self.state.prospects  # a dict lookup, no copy
         if not exists:
             if method == "overwriteNoCreate":
                 return "failed"

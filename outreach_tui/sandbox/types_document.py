@@ -82,9 +82,9 @@ def _field_problems(where: str, object_type: str, name: str, rule: Any) -> list[
     kind = rule.get("type")
     if kind not in VALIDATION_TYPES:
         problems.append(f"{where}.type: {kind!r} is not one of {', '.join(sorted(VALIDATION_TYPES))}")
-    if not isinstance(rule.get("required"), bool):
+    if "required" in rule and not isinstance(rule["required"], bool):  # absent reads as false
         problems.append(f"{where}.required: expected true or false")
-    if not isinstance(rule.get("label"), str):
+    if "label" in rule and not isinstance(rule["label"], str):
         problems.append(f"{where}.label: expected a string")
     definition = rule.get("definition")
     if kind in LIST_DEFINITIONS:
