@@ -226,3 +226,26 @@ def test_bulk_modify_validates_like_patch(sandbox: Sandbox, client: httpx.Client
     body = {"data": {"attributes": {"linkedInConnections": "lots"}}}
     answer = post(sandbox, client, MODIFY, body, headers=headers_for(sandbox, BATCH_SCOPES))
     assert answer.status_code == 422 and answer.json()["errors"][0]["source"]["pointer"].endswith("linkedInConnections")
+
+
+# -- inspection and the lying-Outreach fault -------------------------------------------------------------
+def test_inspection_names_the_records_an_import_carried_and_which_failed(
+    sandbox: Sandbox, client: httpx.Client
+) -> None:
+    answer = post(sandbox, client, UPSERT, upsert_body([record(1, custom4="a"), record(4242, custom4="b")]))
+    import_id = answer.json()["data"]["id"]
+    poll(sandbox, client, import_id)
+    seen = client.get(f"{sandbox.base_url}/_sandbox/imports/{import_id}").json()
+    assert seen == {"id": import_id, "state": "finished", "recordIds": [1, 4242], "failedIds": [4242],
+                    "ignoredIds": []}  # fmt: skip
+    assert sandbox.import_job(import_id) == seen
+
+
+def test_ignore_fault_reports_success_but_applies_nothing(sandbox: Sandbox, client: httpx.Client) -> None:
+    """An Outreach whose bulk semantics differ from the document: only a read-back can tell."""
+    sandbox.set_faults(import_ignore_rate=1.0)
+    answer = post(sandbox, client, UPSERT, upsert_body([record(1, custom4="lost"), record(2, custom4="lost")]))
+    finished = poll(sandbox, client, answer.json()["data"]["id"])
+    assert (finished["state"], finished["total"], finished["failures"]) == ("finished", 2, 0)
+    assert "custom4" not in (sandbox.prospect(1) or {}) and "custom4" not in (sandbox.prospect(2) or {})
+    assert (sandbox.import_job(answer.json()["data"]["id"]) or {})["ignoredIds"] == [1, 2]

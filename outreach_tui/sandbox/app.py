@@ -17,6 +17,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from outreach_tui.sandbox.api import OutreachApi
+from outreach_tui.sandbox.imports import ImportsApi
 from outreach_tui.sandbox.oauth import OAuthServer
 from outreach_tui.sandbox.state import SandboxState
 
@@ -45,6 +46,7 @@ class FaultsBody(BaseModel):
     error_rate: float | None = Field(default=None, ge=0, le=1, alias="errorRate")
     drop_rate: float | None = Field(default=None, ge=0, le=1, alias="dropRate")
     latency_ms: float | None = Field(default=None, ge=0, alias="latencyMs")
+    import_ignore_rate: float | None = Field(default=None, ge=0, le=1, alias="importIgnoreRate")
 
 
 class MintBody(BaseModel):
@@ -74,8 +76,9 @@ def _json(body: Any, status: int = 200) -> Response:
 class InspectionApi:
     """``/_sandbox/``: state and counters for tests that run the sandbox in another process."""
 
-    def __init__(self, state: SandboxState) -> None:
+    def __init__(self, state: SandboxState, imports: ImportsApi) -> None:
         self.state = state
+        self.imports = imports
 
     def routes(self) -> list[Route]:
         return [
@@ -86,6 +89,7 @@ class InspectionApi:
             Route("/_sandbox/expire-tokens", self.expire_tokens, methods=["POST"]),
             Route("/_sandbox/tokens", self.mint, methods=["POST"]),
             Route("/_sandbox/maintenance", self.maintenance, methods=["POST"]),
+            Route("/_sandbox/imports/{id:int}", self.import_job, methods=["GET"]),
             Route("/_sandbox/redirect-uris", self.register_redirect_uri, methods=["POST"]),
         ]
 
@@ -108,13 +112,18 @@ class InspectionApi:
             body = FaultsBody.model_validate_json(await request.body() or b"{}")
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
-        self.state.set_faults(body.error_rate, body.drop_rate, body.latency_ms)
+        self.state.set_faults(body.error_rate, body.drop_rate, body.latency_ms, body.import_ignore_rate)
         state = self.state
-        return _json({"errorRate": state.error_rate, "dropRate": state.drop_rate, "latencyMs": state.latency_ms})
+        return _json({"errorRate": state.error_rate, "dropRate": state.drop_rate, "latencyMs": state.latency_ms,
+                      "importIgnoreRate": state.import_ignore_rate})
 
     async def expire_tokens(self, request: Request) -> Response:
         self.state.expire_all_tokens()
         return _json({"expired": True})
+
+    async def import_job(self, request: Request) -> Response:
+        found = self.imports.inspect(request.path_params["id"])
+        return _json(found) if found is not None else _json({"error": "no such import"}, 404)
 
     async def maintenance(self, request: Request) -> Response:
         """``{"seconds": N}``: answer every API request 503 scheduledServerMaintenance for N seconds."""
@@ -200,5 +209,5 @@ async def _drop(send: Send) -> None:
 
 
 def build_app(state: SandboxState, api: OutreachApi) -> ASGIApp:
-    routes = [*api.routes(), *OAuthServer(state).routes(), *InspectionApi(state).routes()]
+    routes = [*api.routes(), *OAuthServer(state).routes(), *InspectionApi(state, api.imports).routes()]
     return Instrumented(Starlette(routes=routes), state, api.patch_prospect)

@@ -39,4 +39,7 @@ class SandboxConfig(BaseModel):
     scope_separator: Literal["+", " "] = "+"  # how the token answer joins scopes; Outreach's sample uses "+"
     org_name: str = "Sandbox Org"
     import_delay: float = Field(default=1.0, ge=0)  # seconds before a bulkUpsert import is processed
+    # Fraction of import records counted as done but silently not applied: an Outreach whose bulk
+    # semantics differ from the document, for the client's read-back check (0 = as documented).
+    import_ignore_rate: float = Field(default=0.0, ge=0, le=1)
     import_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0)  # Outreach documents about 2 MB per request

@@ -48,6 +48,10 @@ class ImportJob:
     user_id: int
     records: list[Any]
     attributes: dict[str, Any] = field(default_factory=dict)
+    # For the inspection API only (Outreach reports counts): ids carried, failed, and silently ignored.
+    record_ids: list[int | None] = field(default_factory=list)
+    failed_ids: list[int | None] = field(default_factory=list)
+    ignored_ids: list[int | None] = field(default_factory=list)
 
 
 def _bad(status: int, error_id: str, title: str, detail: str, headers: dict[str, str]) -> Response:
@@ -91,6 +95,7 @@ class ImportsApi:
         with self.state.lock:
             job_id = len(self.jobs) + 1
             job = ImportJob(job_id, self.state.user_id(checked.token.user), records)
+            job.record_ids = [_record_id(record) for record in records]
             job.attributes = {
                 **dict.fromkeys(IMPORT_ATTRIBUTES),
                 "createdAt": now, "updatedAt": now, "stateChangedAt": now, "state": "pending",
@@ -121,8 +126,14 @@ class ImportsApi:
         method = job.attributes["dupeMethod"]
         failures = dupes = 0
         for record in job.records:
+            record_id = _record_id(record)
+            if self.state.roll_import_ignore():
+                job.ignored_ids.append(record_id)
+                continue
             outcome = self._upsert(record, method)
-            failures += outcome == "failed"
+            if outcome == "failed":
+                failures += 1
+                job.failed_ids.append(record_id)
             dupes += outcome == "dupe"
         job.records = []  # processed: the payload is not kept
         now = iso_now()
@@ -155,6 +166,19 @@ class ImportsApi:
             attributes = {k: v for k, v in attributes.items() if current.get(k) in (None, "", [])}
         problems, _record = self.state.write(prospect_id, attributes)
         return "failed" if problems else "dupe" if method == "missing" else "updated"
+
+    def inspect(self, import_id: int) -> dict[str, Any] | None:
+        with self.state.lock:
+            job = self.jobs.get(import_id)
+            if job is None:
+                return None
+            return {
+                "id": job.id,
+                "state": job.attributes["state"],
+                "recordIds": list(job.record_ids),
+                "failedIds": list(job.failed_ids),
+                "ignoredIds": list(job.ignored_ids),
+            }
 
     def _resource(self, job: ImportJob) -> dict[str, Any]:
         api = f"{self.renderer.base_url}/api/v2"
@@ -223,6 +247,12 @@ class ImportsApi:
             "links": {"self": f"{api}/batches/{batch_id}"},
         }
         return r.json_api(200, {"data": resource}, headers)
+
+
+def _record_id(record: Any) -> int | None:
+    resource = record.get("data", record) if isinstance(record, dict) else None
+    raw = resource.get("id") if isinstance(resource, dict) else None
+    return int(raw) if isinstance(raw, int | str) and not isinstance(raw, bool) and str(raw).isdigit() else None
 
 
 def _is_json_api(request: Request) -> bool:

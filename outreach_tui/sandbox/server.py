@@ -154,9 +154,17 @@ class Sandbox:
         return self.state.mint(user, self.config.client_id, frozenset(scopes), ttl)
 
     def set_faults(
-        self, error_rate: float | None = None, drop_rate: float | None = None, latency_ms: float | None = None
+        self,
+        error_rate: float | None = None,
+        drop_rate: float | None = None,
+        latency_ms: float | None = None,
+        import_ignore_rate: float | None = None,
     ) -> None:
-        self.state.set_faults(error_rate, drop_rate, latency_ms)
+        self.state.set_faults(error_rate, drop_rate, latency_ms, import_ignore_rate)
+
+    def import_job(self, import_id: int) -> dict[str, Any] | None:
+        """What the API never tells: the ids an import carried, which failed and which were ignored."""
+        return self.api.imports.inspect(import_id)
 
     def expire_all_tokens(self) -> None:
         self.state.expire_all_tokens()

@@ -51,6 +51,7 @@ class SandboxState:
         self.error_rate = config.error_rate
         self.drop_rate = config.drop_rate
         self.latency_ms = config.latency_ms
+        self.import_ignore_rate = config.import_ignore_rate
         self.rng = random.Random(config.fault_seed)
         self.reset_stats()
 
@@ -275,8 +276,16 @@ class SandboxState:
         return RateDecision(True, limit, max(limit - used, 0), start + window)
 
     # -- faults ---------------------------------------------------------------------------------------
-    def set_faults(self, error_rate: float | None, drop_rate: float | None, latency_ms: float | None) -> None:
+    def set_faults(
+        self,
+        error_rate: float | None,
+        drop_rate: float | None,
+        latency_ms: float | None,
+        import_ignore_rate: float | None = None,
+    ) -> None:
         with self.lock:
+            if import_ignore_rate is not None:
+                self.import_ignore_rate = import_ignore_rate
             if error_rate is not None:
                 self.error_rate = error_rate
             if drop_rate is not None:
@@ -294,6 +303,13 @@ class SandboxState:
         with self.lock:
             if uri not in self.redirect_uris:
                 self.redirect_uris.append(uri)
+
+    def roll_import_ignore(self) -> bool:
+        """Whether to skip applying this import record while counting it done (seeded, repeatable)."""
+        if not self.import_ignore_rate:
+            return False
+        with self.lock:
+            return self.rng.random() < self.import_ignore_rate
 
     def roll_drop(self) -> bool:
         """Whether to drop this connection (seeded RNG, so a run is repeatable)."""
