@@ -168,3 +168,12 @@ def test_unsupported_filter_is_refused_not_ignored(sandbox: Sandbox, client: htt
     params = {"filter[custom4]": "x"}
     answer = client.get(f"{sandbox.api_base}/prospects", headers=auth(sandbox), params=params)
     assert answer.status_code == 400 and "filter[custom4]" in answer.json()["errors"][0]["detail"]
+
+
+def test_an_overlong_filter_url_is_414_so_clients_must_batch(sandbox: Sandbox, client: httpx.Client) -> None:
+    emails = ",".join(f"someone{i}@example.com" for i in range(800))  # about 19 KB, commas escaped
+    answer = client.get(f"{sandbox.api_base}/prospects", headers=auth(sandbox), params={"filter[emails]": emails})
+    assert answer.status_code == 414 and answer.json()["errors"][0]["id"] == "uriTooLong"
+    fine = ",".join(f"someone{i}@example.com" for i in range(400))  # about 10 KB
+    answer = client.get(f"{sandbox.api_base}/prospects", headers=auth(sandbox), params={"filter[emails]": fine})
+    assert answer.status_code == 200

@@ -38,6 +38,9 @@ class SandboxConfig(BaseModel):
     redirect_uris: list[str] = Field(default_factory=lambda: [DEFAULT_REDIRECT_URI])
     scope_separator: Literal["+", " "] = "+"  # how the token answer joins scopes; Outreach's sample uses "+"
     org_name: str = "Sandbox Org"
+    # Longest request target (path + query) the front end accepts: 16 KiB, as common load balancers and
+    # CDNs allow. Unconfirmed for Outreach, but some limit exists, so clients must batch filter values.
+    max_url_bytes: int = Field(default=16384, gt=0)
     import_delay: float = Field(default=1.0, ge=0)  # seconds before a bulkUpsert import is processed
     # Fraction of import records counted as done but silently not applied: an Outreach whose bulk
     # semantics differ from the document, for the client's read-back check (0 = as documented).

@@ -52,6 +52,10 @@ def check(state: SandboxState, request: Request, needed: tuple[str, ...] = ()) -
     if maintenance_until and maintenance_until > time.time():
         headers = {"Retry-After": http_date(maintenance_until)}
         return Gate(None, headers, r.json_api(503, r.FAULT_BODIES[503], headers))
+    target = len(request.scope.get("raw_path") or b"") + len(request.scope.get("query_string") or b"") + 1
+    if target > state.config.max_url_bytes:
+        detail = f"The request URL is {target:,} bytes; at most {state.config.max_url_bytes:,} are accepted."
+        return Gate(None, {}, r.json_api(414, r.error(414, "uriTooLong", "URI Too Long", detail)))
     header = request.headers.get("authorization", "")
     if header[:7].lower() != "bearer ":
         return _unauthorized(state, "Authorization header with a Bearer token is required.")
