@@ -77,6 +77,20 @@ def test_import_is_asynchronous_then_finished_with_counts(slow: Sandbox, client:
     assert (slow.prospect(2) or {})["custom4"] == "y"
 
 
+def test_state_goes_pending_processing_finished(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
+    sb = sandbox_factory(import_delay=0.6)
+    import_id = post(sb, client, UPSERT, upsert_body([record(1, custom4="a")])).json()["data"]["id"]
+    states = []
+    for _ in range(40):  # bounded: 40 polls of 50 ms
+        state = client.get(f"{sb.api_base}/imports/{import_id}", headers=headers_for(sb)).json()["data"]
+        states.append(state["attributes"]["state"])
+        if states[-1] == "finished":
+            break
+        time.sleep(0.05)
+    assert states[0] == "pending" and "processing" in states and states[-1] == "finished"
+    assert sorted(set(states), key=states.index) == ["pending", "processing", "finished"]
+
+
 def test_processing_happens_without_polls(slow: Sandbox, client: httpx.Client) -> None:
     assert post(slow, client, UPSERT, upsert_body([record(3, custom4="z")])).status_code == 200
     time.sleep(0.6)

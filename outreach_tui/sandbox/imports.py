@@ -2,8 +2,9 @@
 
 ``POST /imports/actions/bulkUpsert`` (scope ``imports.write``) takes ``{"data": {"type": "import",
 "attributes": {"records": [...], "dupeMethod": "...", "fileName": "..."}}}`` and answers 200 with an
-``import`` resource in state ``pending``; ``import_delay`` seconds later the server's event loop processes it
-(whether or not anyone polls) and it turns ``finished`` with ``total`` and ``failures``: counts only, never
+``import`` resource in state ``pending``; it turns ``processing`` halfway through ``import_delay`` and, at its
+end, the server's event loop applies it (whether or not anyone polls) and it turns ``finished`` with
+``total`` and ``failures`` (``null`` until then): counts only, never
 which record failed. ``GET /imports/{id}`` (scope ``imports.read``) polls it. Each record is a prospect
 resource object (``{"type": "prospect", "id": 1, "attributes": {...}}``, also accepted wrapped as
 ``{"data": {...}}``); uniqueness is by its id. A record fails when it would fail as a PATCH (the same
@@ -106,7 +107,9 @@ class ImportsApi:
             self.state.imports += 1
             self.state.import_records += len(records)
             body = orjson.dumps({"data": self._resource(job)})
-        asyncio.get_running_loop().call_later(self.state.config.import_delay, self._process, job)
+        loop, delay = asyncio.get_running_loop(), self.state.config.import_delay
+        loop.call_later(delay / 2, self._start, job)  # a client must treat every unfinished state alike
+        loop.call_later(delay, self._process, job)
         return r.json_api(200, body, headers)
 
     async def get_import(self, request: Request) -> Response:
@@ -121,6 +124,11 @@ class ImportsApi:
             detail = f"Could not find 'import' with ID '{raw_id}'."
             return _bad(404, "resourceNotFound", "Resource Not Found", detail, checked.headers)
         return r.json_api(200, body, checked.headers)
+
+    def _start(self, job: ImportJob) -> None:
+        now = iso_now()
+        with self.state.lock:
+            job.attributes.update(state="processing", updatedAt=now, stateChangedAt=now)
 
     def _process(self, job: ImportJob) -> None:
         method = job.attributes["dupeMethod"]
