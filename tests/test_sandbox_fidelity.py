@@ -177,3 +177,13 @@ def test_an_overlong_filter_url_is_414_so_clients_must_batch(sandbox: Sandbox, c
     fine = ",".join(f"someone{i}@example.com" for i in range(400))  # about 10 KB
     answer = client.get(f"{sandbox.api_base}/prospects", headers=auth(sandbox), params={"filter[emails]": fine})
     assert answer.status_code == 200
+
+
+def test_a_deleted_prospect_answers_404_and_frees_its_email(sandbox: Sandbox, client: httpx.Client) -> None:
+    sandbox.add_prospects({30: {"emails": ["gone@example.com"]}})
+    assert client.delete(f"{sandbox.base_url}/_sandbox/prospects/30").status_code == 200
+    assert client.get(f"{sandbox.api_base}/prospects/30", headers=auth(sandbox)).status_code == 404
+    found = client.get(f"{sandbox.api_base}/prospects", headers=auth(sandbox),
+                       params={"filter[emails]": "gone@example.com"}).json()["data"]  # fmt: skip
+    assert found == [] and patch(sandbox, client, 31, {"emails": ["gone@example.com"]}).status_code == 200
+    assert sandbox.delete_prospect(31) and not sandbox.delete_prospect(31)

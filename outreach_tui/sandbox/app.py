@@ -85,6 +85,7 @@ class InspectionApi:
             Route("/_sandbox/stats", self.stats, methods=["GET"]),
             Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
             Route("/_sandbox/prospects/{id:int}", self.prospect, methods=["GET"]),
+            Route("/_sandbox/prospects/{id:int}", self.delete_prospect, methods=["DELETE"]),
             Route("/_sandbox/faults", self.faults, methods=["POST"]),
             Route("/_sandbox/expire-tokens", self.expire_tokens, methods=["POST"]),
             Route("/_sandbox/tokens", self.mint, methods=["POST"]),
@@ -106,6 +107,12 @@ class InspectionApi:
         if record is None:
             return _json({"error": f"no prospect {prospect_id}"}, 404)
         return _json({"id": prospect_id, "attributes": record})
+
+    async def delete_prospect(self, request: Request) -> Response:
+        prospect_id = request.path_params["id"]
+        if not self.state.delete(prospect_id):
+            return _json({"error": f"no prospect {prospect_id}"}, 404)
+        return _json({"deleted": prospect_id})
 
     async def faults(self, request: Request) -> Response:
         try:

@@ -172,6 +172,10 @@ class Sandbox:
     def prospect(self, prospect_id: int) -> dict[str, Any] | None:
         return self.state.prospect(prospect_id)
 
+    def delete_prospect(self, prospect_id: int) -> bool:
+        """Delete a prospect behind the client's back (its id then answers 404, its emails are free)."""
+        return self.state.delete(prospect_id)
+
     def register_redirect_uri(self, uri: str) -> None:
         """Register one more redirect URI on the sandbox's OAuth app (matched exactly, like Outreach)."""
         self.state.register_redirect_uri(uri)

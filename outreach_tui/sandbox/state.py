@@ -117,6 +117,14 @@ class SandboxState:
             record = self.prospects.get(prospect_id)
             return dict(record) if record is not None else None
 
+    def delete(self, prospect_id: int) -> bool:
+        """Remove a prospect (as a user deleting it in Outreach would); False when there was none."""
+        with self.lock:
+            record = self.prospects.pop(prospect_id, None)
+            if record is not None:
+                self._forget_emails(prospect_id, record)
+        return record is not None
+
     def email_taken(self, prospect_id: int, emails: Any) -> bool:
         """True when any of ``emails`` belongs to another prospect (Outreach dedupes by email)."""
         if not isinstance(emails, list):
