@@ -135,8 +135,16 @@ def test_body_over_2_mb_is_refused(sandbox: Sandbox, client: httpx.Client) -> No
     answer = post(sandbox, client, UPSERT, upsert_body(big))
     assert answer.status_code == 422
     error = answer.json()["errors"][0]
-    assert error["id"] == "requestTooLarge" and "2,097,152 bytes" in error["detail"]
+    assert error["id"] == "requestTooLarge" and "at most 2,000,000 bytes" in error["detail"]
     assert sandbox.stats.imports == 0
+
+
+def test_a_body_between_2_000_000_and_2_mib_is_refused_too(sandbox: Sandbox, client: httpx.Client) -> None:
+    """"About 2 MB": the sandbox takes the stricter decimal reading."""
+    records = [record(i % 50 + 1, personalNote1="x" * 60_000) for i in range(34)]
+    size = len(httpx.Request("POST", "http://x", json=upsert_body(records)).content)
+    assert 2_000_000 < size < 2 * 1024 * 1024
+    assert post(sandbox, client, UPSERT, upsert_body(records)).status_code == 422
 
 
 def test_body_just_under_the_limit_is_accepted(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:

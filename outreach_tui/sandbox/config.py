@@ -45,4 +45,6 @@ class SandboxConfig(BaseModel):
     # Fraction of import records counted as done but silently not applied: an Outreach whose bulk
     # semantics differ from the document, for the client's read-back check (0 = as documented).
     import_ignore_rate: float = Field(default=0.0, ge=0, le=1)
-    import_max_bytes: int = Field(default=2 * 1024 * 1024, gt=0)  # Outreach documents about 2 MB per request
+    # Outreach documents "about 2 MB" per request; the decimal reading is the stricter one, so a client that
+    # passes here passes there whichever Outreach means.
+    import_max_bytes: int = Field(default=2_000_000, gt=0)

@@ -9,7 +9,8 @@ which record failed. ``GET /imports/{id}`` (scope ``imports.read``) polls it. Ea
 resource object (``{"type": "prospect", "id": 1, "attributes": {...}}``, also accepted wrapped as
 ``{"data": {...}}``); uniqueness is by its id. A record fails when it would fail as a PATCH (the same
 ``SandboxState.write``), and, under ``overwriteNoCreate``, when its prospect does not exist. Bodies over
-``import_max_bytes`` (2 MiB, Outreach's documented ~2 MB) get 422, the only error status the document lists.
+``import_max_bytes`` (2,000,000: the stricter reading of the documented ~2 MB) get 422, the only error
+status the document lists for the operation.
 
 ``POST /batches/actions/prospectsBulkModify`` (scopes ``batches.write`` and ``prospects.write``) sets the
 same attributes on every targeted prospect: the body's ``ids``, else ``actionParams[filter][id]``, else,
