@@ -150,3 +150,15 @@ def test_the_validator_can_fail(checked: Checked) -> None:
     )
     with pytest.raises(InvalidData):
         spec().validate_response(SpecRequest(request, checked.sb.api_base), SpecResponse(wrong))
+
+
+def test_bulk_upsert_and_import_poll_conform(sandbox: Sandbox) -> None:
+    scopes = ("imports.read", "imports.write")
+    with httpx.Client(timeout=10) as client:
+        checked = Checked(sandbox, client)
+        checked.auth = {"Authorization": f"Bearer {sandbox.issue_token(scopes=scopes)['access_token']}"}
+        records = [patch_body(1, RICH)["data"]]
+        body = {"data": {"type": "import", "attributes": {"records": records, "dupeMethod": "overwriteNoCreate"}}}
+        created = checked.send("POST", "/imports/actions/bulkUpsert", body)
+        assert created.status_code == 200
+        assert checked.send("GET", f"/imports/{created.json()['data']['id']}").status_code == 200

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import httpx
@@ -69,10 +70,10 @@ def test_rate_limit_headers_count_down_then_429_with_exact_body(
 def test_rate_limit_detail_uses_thousands_separators(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb: Sandbox = sandbox_factory(rate_limit=10_000)
     headers = bearer(sb)
-    assert client.get(sb.api_base, headers=headers).headers["X-RateLimit-Remaining"] == "9999"
+    assert client.get(sb.api_base + "/prospects/1", headers=headers).headers["X-RateLimit-Remaining"] == "9999"
     start, _used = sb.state.windows["demo@example.com"]
     sb.state.windows["demo@example.com"] = (start, 10_000)  # as if 10,000 requests came before
-    detail = client.get(sb.api_base, headers=headers).json()["errors"][0]["detail"]
+    detail = client.get(sb.api_base + "/prospects/1", headers=headers).json()["errors"][0]["detail"]
     assert detail.startswith("You have exceeded your permitted rate limit of 10,000; please try again at ")
     assert rate_limit_exceeded(10_000, 1483228800)["errors"][0]["detail"] == (
         "You have exceeded your permitted rate limit of 10,000; please try again at 2017-01-01T00:00:00."
@@ -82,12 +83,12 @@ def test_rate_limit_detail_uses_thousands_separators(sandbox_factory: SandboxFac
 def test_limit_is_per_user_and_a_new_window_starts_fresh(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb: Sandbox = sandbox_factory(rate_limit=1, window=60)
     ada, bob = bearer(sb, "ada@example.com"), bearer(sb, "bob@example.com")
-    assert client.get(sb.api_base, headers=ada).status_code == 200
-    assert client.get(sb.api_base, headers=ada).status_code == 429
-    assert client.get(sb.api_base, headers=bob).status_code == 200
+    assert client.get(sb.api_base + "/prospects/1", headers=ada).status_code == 200
+    assert client.get(sb.api_base + "/prospects/1", headers=ada).status_code == 429
+    assert client.get(sb.api_base + "/prospects/1", headers=bob).status_code == 200
     start, used = sb.state.windows["ada@example.com"]
     sb.state.windows["ada@example.com"] = (start - 60, used)  # the window has rolled over
-    assert client.get(sb.api_base, headers=ada).status_code == 200
+    assert client.get(sb.api_base + "/prospects/1", headers=ada).status_code == 200
     assert set(sb.stats.windows) == {"ada@example.com", "bob@example.com"}
 
 
@@ -108,7 +109,7 @@ def test_rate_limit_headers_on_every_api_answer(sandbox_factory: SandboxFactory,
 def test_rate_limit_zero_means_unlimited(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
     sb: Sandbox = sandbox_factory(rate_limit=0, window=1)
     headers = bearer(sb)
-    statuses = {client.get(sb.api_base, headers=headers).status_code for _ in range(30)}
+    statuses = {client.get(sb.api_base + "/prospects/1", headers=headers).status_code for _ in range(30)}
     assert statuses == {200}
 
 
@@ -120,8 +121,29 @@ def test_error_rate_answers_5xx_and_503_is_maintenance(sandbox_factory: SandboxF
     assert {a.status_code for a in answers} == {500, 502, 503}
     maintenance = next(a for a in answers if a.status_code == 503)
     assert maintenance.json()["errors"][0]["id"] == "scheduledServerMaintenance"
-    assert int(maintenance.headers["Retry-After"]) >= 1
+    retry_at = parsedate_to_datetime(maintenance.headers["Retry-After"])  # an HTTP date, as Outreach sends
+    assert retry_at.tzinfo is not None and 0 < (retry_at - datetime.now(UTC)).total_seconds() <= 2.5
     assert sb.stats.faults == 30
+
+
+def test_scheduled_maintenance_answers_503_with_an_http_date_until_it_ends(
+    sandbox: Sandbox, client: httpx.Client
+) -> None:
+    headers = bearer(sandbox)
+    until = sandbox.start_maintenance(1.5)
+    answer = client.get(sandbox.api_base + "/prospects/1", headers=headers)
+    assert answer.status_code == 503 and answer.headers["content-type"] == "application/vnd.api+json"
+    assert answer.json()["errors"][0]["id"] == "scheduledServerMaintenance"
+    retry_at = parsedate_to_datetime(answer.headers["Retry-After"])
+    assert retry_at.timestamp() == math.ceil(until)
+    assert "X-RateLimit-Remaining" not in answer.headers  # the API is down: nothing was counted
+    time.sleep(max(0.0, math.ceil(until) - time.time()) + 0.05)
+    assert client.get(sandbox.api_base + "/prospects/1", headers=headers).status_code == 200
+
+
+def test_maintenance_over_http(sandbox: Sandbox, client: httpx.Client) -> None:
+    assert client.post(sandbox.base_url + "/_sandbox/maintenance", json={"seconds": 30}).status_code == 200
+    assert client.get(sandbox.api_base + "/prospects/1", headers=bearer(sandbox)).status_code == 503
 
 
 def test_faults_are_repeatable_with_the_same_seed(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
@@ -129,7 +151,7 @@ def test_faults_are_repeatable_with_the_same_seed(sandbox_factory: SandboxFactor
     for _ in range(2):
         sb: Sandbox = sandbox_factory(error_rate=0.5, fault_seed=7)
         headers = bearer(sb)
-        runs.append([client.get(sb.api_base, headers=headers).status_code for _ in range(20)])
+        runs.append([client.get(sb.api_base + "/prospects/1", headers=headers).status_code for _ in range(20)])
     assert runs[0] == runs[1] and 200 in runs[0] and len(set(runs[0])) > 1
 
 
@@ -147,7 +169,7 @@ def test_latency_delays_api_answers(sandbox: Sandbox, client: httpx.Client) -> N
     headers = bearer(sandbox)
     sandbox.set_faults(latency_ms=150)
     started = time.perf_counter()
-    assert client.get(sandbox.api_base, headers=headers).status_code == 200
+    assert client.get(sandbox.api_base + "/prospects/1", headers=headers).status_code == 200
     assert time.perf_counter() - started >= 0.15
 
 
@@ -168,11 +190,12 @@ async def test_peak_concurrency_counts_requests_in_flight(sandbox: Sandbox) -> N
     headers = bearer(sandbox)
     sandbox.set_faults(latency_ms=300)
     async with httpx.AsyncClient(timeout=5, limits=httpx.Limits(max_connections=8)) as client:
-        answers = await asyncio.gather(*(client.get(sandbox.api_base, headers=headers) for _ in range(8)))
+        url = sandbox.api_base + "/prospects/1"
+        answers = await asyncio.gather(*(client.get(url, headers=headers) for _ in range(8)))
     assert {a.status_code for a in answers} == {200}
     stats = sandbox.stats
     assert stats.peak_concurrency == 8
-    assert stats.requests[("GET", "/api/v2", 200)] == 8 and stats.count(status=200) == 8
+    assert stats.requests[("GET", "/api/v2/prospects/{id}", 200)] == 8 and stats.count(status=200) == 8
 
 
 # -- inspection API --------------------------------------------------------------------------------------
@@ -188,11 +211,11 @@ def test_inspection_api_over_http(sandbox: Sandbox, client: httpx.Client) -> Non
     assert stats["patchCount"] == 1 and stats["tokenMints"] == 1
     assert {"method": "PATCH", "route": "/api/v2/prospects/{id}", "status": 200, "count": 1} in stats["requests"]
     assert client.post(base + "/faults", json={"errorRate": 1.0}).json()["errorRate"] == 1.0
-    assert client.get(sandbox.api_base, headers=headers).status_code >= 500
+    assert client.get(sandbox.api_base + "/prospects/1", headers=headers).status_code >= 500
     assert client.post(base + "/faults", json={"errorRate": 5}).status_code == 400
     client.post(base + "/faults", json={"errorRate": 0})
     client.post(base + "/expire-tokens")
-    assert client.get(sandbox.api_base, headers=headers).status_code == 401
+    assert client.get(sandbox.api_base + "/prospects/1", headers=headers).status_code == 401
     client.post(base + "/reset-stats")
     assert client.get(base + "/stats").json()["patchCount"] == 0
 
@@ -220,7 +243,7 @@ def test_demo_seed_loads_prospects_and_types(sandbox_factory: SandboxFactory) ->
 def test_bad_seed_file_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"prospects": [{"attributes": {}}]}')
-    with pytest.raises(SandboxError, match="integer 'id'"):
+    with pytest.raises(SandboxError, match="'id' must be an integer"):
         Sandbox(SandboxConfig(port=0, seed=bad))
     with pytest.raises(SandboxError, match="cannot read"):
         Sandbox(SandboxConfig(port=0, seed=tmp_path / "missing.json"))
@@ -278,6 +301,6 @@ def test_command_refuses_bad_settings_with_exit_2(args: list[str], message: str)
 
 
 def test_reset_is_a_whole_second(sandbox: Sandbox, client: httpx.Client) -> None:
-    answer = client.get(sandbox.api_base, headers=bearer(sandbox))
+    answer = client.get(sandbox.api_base + "/prospects/1", headers=bearer(sandbox))
     reset = answer.headers["X-RateLimit-Reset"]
     assert reset.isdigit() and math.isclose(int(reset) % 3600, 0)

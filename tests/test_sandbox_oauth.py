@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import tomllib
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -13,8 +15,9 @@ import pytest
 from sandbox_fixtures import SandboxFactory
 
 from outreach_tui.sandbox import Sandbox
+from outreach_tui.sandbox.config import DEFAULT_REDIRECT_URI
 
-REDIRECT = "http://127.0.0.1:53682/callback"
+REDIRECT = DEFAULT_REDIRECT_URI  # registered on the sandbox's app by default
 SESSION_FIELD = re.compile(r'name="session" value="([^"]+)"')
 
 
@@ -87,10 +90,10 @@ def test_full_code_flow_with_pkce_gives_a_working_token(sandbox: Sandbox, client
     body = token.json()
     assert set(body) == {"access_token", "token_type", "expires_in", "refresh_token", "scope", "created_at"}
     assert body["token_type"] == "bearer" and body["expires_in"] == 7200
-    assert body["scope"].split() == ["prospects.read", "prospects.write", "users.read"]
-    me = client.get(sandbox.api_base, headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert body["scope"].split("+") == ["prospects.read", "prospects.write", "users.read"]
+    me = client.get(sandbox.api_base + "/prospects/1", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
-    assert me.json()["data"]["attributes"]["userEmail"] == "demo@example.com"
+    assert me.json()["data"]["id"] == 1
 
 
 def test_wrong_pkce_verifier_is_invalid_grant_and_burns_the_code(sandbox: Sandbox, client: httpx.Client) -> None:
@@ -128,17 +131,68 @@ def test_unknown_client_gets_a_400_page(sandbox: Sandbox, client: httpx.Client) 
 @pytest.mark.parametrize(
     ("uri", "accepted"),
     [
-        ("http://127.0.0.1:1234/cb", True),
-        ("http://localhost:40000/any/path", True),
+        ("http://127.0.0.1:8976/callback", True),
+        ("http://127.0.0.1:8977/callback", False),  # another port: Outreach has no loopback port wildcard
+        ("http://localhost:8976/callback", False),  # another host spelling is another URI
+        ("http://127.0.0.1:8976/callback/", False),
+        ("http://127.0.0.1:1234/cb", False),
         ("https://evil.example/cb", False),
-        ("http://192.168.1.5:8000/cb", False),
     ],
 )
 def test_redirect_uri_must_be_registered(sandbox: Sandbox, client: httpx.Client, uri: str, accepted: bool) -> None:
     answer = client.get(sandbox.authorize_url, params=authorize_params(sandbox, redirect_uri=uri))
-    assert (answer.status_code == 200) is accepted
+    assert answer.status_code == (200 if accepted else 400)
     if not accepted:
-        assert answer.status_code == 400
+        assert 'id="error"' in answer.text and "redirect uri" in answer.text and "location" not in answer.headers
+
+
+def test_default_registered_redirect_uri_is_the_fixed_loopback_one(sandbox: Sandbox) -> None:
+    assert sandbox.state.redirect_uris == ["http://127.0.0.1:8976/callback"]
+
+
+def test_a_test_registers_its_own_redirect_uri_and_signs_in_with_it(sandbox: Sandbox, client: httpx.Client) -> None:
+    mine = "http://127.0.0.1:40123/oauth/done"
+    assert client.get(sandbox.authorize_url, params=authorize_params(sandbox, redirect_uri=mine)).status_code == 400
+    sandbox.register_redirect_uri(mine)
+    code = code_from(sign_in(sandbox, client, redirect_uri=mine))
+    assert exchange(sandbox, client, code, redirect_uri=mine).status_code == 200
+
+
+def test_redirect_uri_registered_over_http(sandbox: Sandbox, client: httpx.Client) -> None:
+    mine = "http://127.0.0.1:40124/callback"
+    answer = client.post(sandbox.base_url + "/_sandbox/redirect-uris", json={"uri": mine})
+    assert answer.status_code == 200 and mine in answer.json()["registered"]
+    assert client.get(sandbox.authorize_url, params=authorize_params(sandbox, redirect_uri=mine)).status_code == 200
+
+
+def test_unregistered_redirect_uri_at_the_exchange_is_invalid_grant(sandbox: Sandbox, client: httpx.Client) -> None:
+    code = code_from(sign_in(sandbox, client))
+    answer = exchange(sandbox, client, code, redirect_uri="http://127.0.0.1:1/callback")
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_grant"
+    assert "not registered" in answer.json()["error_description"]
+
+
+def test_demo_seed_registers_the_demo_profiles_redirect_uri(sandbox_factory: SandboxFactory) -> None:
+    demo = Path(__file__).resolve().parents[1] / "outreach_tui" / "demo" / "demo.toml"
+    uri = tomllib.loads(demo.read_text())["outreach"]["redirect_uri"]
+    sb = sandbox_factory(prospects=0, seed="demo")
+    assert sb.state.redirect_uris == [DEFAULT_REDIRECT_URI, uri] or sb.state.redirect_uris == [uri]
+
+
+@pytest.mark.parametrize(("separator", "scope"), [("+", "prospects.read+prospects.write+users.read"),
+                                                  (" ", "prospects.read prospects.write users.read")])
+def test_token_answer_joins_scopes_as_configured(
+    sandbox_factory: SandboxFactory, client: httpx.Client, separator: str, scope: str
+) -> None:
+    sb = sandbox_factory(scope_separator=separator)
+    body = exchange(sb, client, code_from(sign_in(sb, client))).json()
+    assert body["scope"] == scope
+    assert refresh(sb, client, body["refresh_token"]).json()["scope"] == scope
+
+
+def test_scopes_are_joined_with_plus_by_default_like_outreachs_sample(sandbox: Sandbox) -> None:
+    token = sandbox.issue_token(scopes=("prospects.write", "prospects.read"))
+    assert token["scope"] == "prospects.read+prospects.write"
 
 
 def test_extra_registered_redirect_uri_is_accepted(sandbox_factory: SandboxFactory, client: httpx.Client) -> None:
@@ -197,11 +251,11 @@ def test_mint_throttle_answers_plain_text_429(sandbox_factory: SandboxFactory, c
 def test_expired_access_tokens_answer_401_but_refresh_still_works(sandbox: Sandbox, client: httpx.Client) -> None:
     token = sandbox.issue_token()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
-    assert client.get(sandbox.api_base, headers=headers).status_code == 200
+    assert client.get(sandbox.api_base + "/prospects/1", headers=headers).status_code == 200
     sandbox.expire_all_tokens()
-    expired = client.get(sandbox.api_base, headers=headers)
+    expired = client.get(sandbox.api_base + "/prospects/1", headers=headers)
     assert expired.status_code == 401 and expired.json()["error"] == "Invalid JWT token."
     renewed = refresh(sandbox, client, token["refresh_token"])
     assert renewed.status_code == 200
     fresh = {"Authorization": f"Bearer {renewed.json()['access_token']}"}
-    assert client.get(sandbox.api_base, headers=fresh).status_code == 200
+    assert client.get(sandbox.api_base + "/prospects/1", headers=fresh).status_code == 200

@@ -19,7 +19,7 @@ from outreach_tui.commands.arguments import (
 )
 from outreach_tui.exit_codes import ExitCode
 from outreach_tui.sandbox import Sandbox, SandboxConfig, SandboxError, run_sandbox
-from outreach_tui.sandbox.config import DEFAULT_CLIENT_SECRET, DEFAULT_USERS
+from outreach_tui.sandbox.config import DEFAULT_CLIENT_SECRET, DEFAULT_REDIRECT_URI, DEFAULT_USERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,6 +57,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--drop-rate", type=fraction, default=0.0, help="fraction of API requests whose connection is dropped")
     add("--latency-ms", type=non_negative_float, default=0.0, help="delay added to every API request")
     add("--fault-seed", type=int, default=0, help="seed of the fault RNG (repeatable runs)")
+    add(
+        "--redirect-uri",
+        action="append",
+        default=None,
+        metavar="URI",
+        help=f"register one more OAuth redirect URI, matched exactly (repeatable; always registered: "
+        f"{DEFAULT_REDIRECT_URI})",
+    )
+    add(
+        "--scope-separator",
+        choices=["plus", "space"],
+        default="plus",
+        help="how the token answer joins scopes: 'plus' as Outreach's sample (default) or 'space'",
+    )
+    add(
+        "--import-delay",
+        type=non_negative_float,
+        default=defaults.import_delay,
+        help="seconds before a bulkUpsert import is processed",
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -103,6 +123,9 @@ def config_from(args: argparse.Namespace) -> SandboxConfig:
         "drop_rate": args.drop_rate,
         "latency_ms": args.latency_ms,
         "fault_seed": args.fault_seed,
+        "redirect_uris": [DEFAULT_REDIRECT_URI, *(args.redirect_uri or [])],
+        "scope_separator": "+" if args.scope_separator == "plus" else " ",
+        "import_delay": args.import_delay,
     }
     if users is not None:
         settings["users"] = users
@@ -126,8 +149,10 @@ def announce(sandbox: Sandbox) -> None:
     print(f'authorize_url = "{sandbox.authorize_url}"')
     print(f'token_url = "{sandbox.token_url}"')
     print(f'client_id = "{config.client_id}"')
+    print(f'redirect_uri = "{sandbox.state.redirect_uris[0]}"')
     secret = config.client_secret if config.client_secret == DEFAULT_CLIENT_SECRET else "<your --client-secret>"
     print(f"\nClient secret: OUTREACH_CLIENT_SECRET={secret}. Sign in as: {users}.")
+    print(f"Registered redirect URIs (matched exactly): {', '.join(sandbox.state.redirect_uris)}.")
     print(
         f"Prospects: {len(sandbox.state.prospects)}. Inspection API: {sandbox.base_url}/_sandbox/stats",
         flush=True,

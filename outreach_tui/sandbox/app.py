@@ -17,11 +17,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from outreach_tui.sandbox.api import OutreachApi
+from outreach_tui.sandbox.imports import ImportsApi
 from outreach_tui.sandbox.oauth import OAuthServer
 from outreach_tui.sandbox.state import SandboxState
 
 PROSPECT_PATH = re.compile(r"^/api/v2/prospects/[^/]+$")
 PROSPECT_ROUTE = "/api/v2/prospects/{id}"
+IMPORT_PATH = re.compile(r"^/api/v2/imports/\d+$")
+IMPORT_ROUTE = "/api/v2/imports/{id}"
 Endpoint = Callable[[Request], Awaitable[Response]]
 SANDBOX_PREFIX = "/_sandbox/"
 
@@ -30,6 +33,8 @@ def route_of(path: str) -> str:
     """The route template a path belongs to, for the per-route counters."""
     if PROSPECT_PATH.match(path):
         return PROSPECT_ROUTE
+    if IMPORT_PATH.match(path):
+        return IMPORT_ROUTE
     if path.startswith("/_sandbox/prospects/"):
         return "/_sandbox/prospects/{id}"
     return path.rstrip("/") or "/"
@@ -41,6 +46,7 @@ class FaultsBody(BaseModel):
     error_rate: float | None = Field(default=None, ge=0, le=1, alias="errorRate")
     drop_rate: float | None = Field(default=None, ge=0, le=1, alias="dropRate")
     latency_ms: float | None = Field(default=None, ge=0, alias="latencyMs")
+    import_ignore_rate: float | None = Field(default=None, ge=0, le=1, alias="importIgnoreRate")
 
 
 class MintBody(BaseModel):
@@ -51,6 +57,18 @@ class MintBody(BaseModel):
     ttl: int | None = Field(default=None, gt=0)
 
 
+class MaintenanceBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seconds: float = Field(gt=0, le=86400)
+
+
+class RedirectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    uri: str = Field(min_length=1)
+
+
 def _json(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
@@ -58,17 +76,22 @@ def _json(body: Any, status: int = 200) -> Response:
 class InspectionApi:
     """``/_sandbox/``: state and counters for tests that run the sandbox in another process."""
 
-    def __init__(self, state: SandboxState) -> None:
+    def __init__(self, state: SandboxState, imports: ImportsApi) -> None:
         self.state = state
+        self.imports = imports
 
     def routes(self) -> list[Route]:
         return [
             Route("/_sandbox/stats", self.stats, methods=["GET"]),
             Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
             Route("/_sandbox/prospects/{id:int}", self.prospect, methods=["GET"]),
+            Route("/_sandbox/prospects/{id:int}", self.delete_prospect, methods=["DELETE"]),
             Route("/_sandbox/faults", self.faults, methods=["POST"]),
             Route("/_sandbox/expire-tokens", self.expire_tokens, methods=["POST"]),
             Route("/_sandbox/tokens", self.mint, methods=["POST"]),
+            Route("/_sandbox/maintenance", self.maintenance, methods=["POST"]),
+            Route("/_sandbox/imports/{id:int}", self.import_job, methods=["GET"]),
+            Route("/_sandbox/redirect-uris", self.register_redirect_uri, methods=["POST"]),
         ]
 
     async def stats(self, request: Request) -> Response:
@@ -85,18 +108,47 @@ class InspectionApi:
             return _json({"error": f"no prospect {prospect_id}"}, 404)
         return _json({"id": prospect_id, "attributes": record})
 
+    async def delete_prospect(self, request: Request) -> Response:
+        prospect_id = request.path_params["id"]
+        if not self.state.delete(prospect_id):
+            return _json({"error": f"no prospect {prospect_id}"}, 404)
+        return _json({"deleted": prospect_id})
+
     async def faults(self, request: Request) -> Response:
         try:
             body = FaultsBody.model_validate_json(await request.body() or b"{}")
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
-        self.state.set_faults(body.error_rate, body.drop_rate, body.latency_ms)
+        self.state.set_faults(body.error_rate, body.drop_rate, body.latency_ms, body.import_ignore_rate)
         state = self.state
-        return _json({"errorRate": state.error_rate, "dropRate": state.drop_rate, "latencyMs": state.latency_ms})
+        return _json({"errorRate": state.error_rate, "dropRate": state.drop_rate, "latencyMs": state.latency_ms,
+                      "importIgnoreRate": state.import_ignore_rate})
 
     async def expire_tokens(self, request: Request) -> Response:
         self.state.expire_all_tokens()
         return _json({"expired": True})
+
+    async def import_job(self, request: Request) -> Response:
+        found = self.imports.inspect(request.path_params["id"])
+        return _json(found) if found is not None else _json({"error": "no such import"}, 404)
+
+    async def maintenance(self, request: Request) -> Response:
+        """``{"seconds": N}``: answer every API request 503 scheduledServerMaintenance for N seconds."""
+        try:
+            body = MaintenanceBody.model_validate_json(await request.body() or b"{}")
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        until = self.state.start_maintenance(body.seconds)
+        return _json({"until": until})
+
+    async def register_redirect_uri(self, request: Request) -> Response:
+        """``{"uri": "http://127.0.0.1:PORT/callback"}``: register one more redirect URI on the OAuth app."""
+        try:
+            body = RedirectBody.model_validate_json(await request.body() or b"{}")
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
+        self.state.register_redirect_uri(body.uri)
+        return _json({"registered": self.state.redirect_uris})
 
     async def mint(self, request: Request) -> Response:
         try:
@@ -164,5 +216,5 @@ async def _drop(send: Send) -> None:
 
 
 def build_app(state: SandboxState, api: OutreachApi) -> ASGIApp:
-    routes = [*api.routes(), *OAuthServer(state).routes(), *InspectionApi(state).routes()]
+    routes = [*api.routes(), *OAuthServer(state).routes(), *InspectionApi(state, api.imports).routes()]
     return Instrumented(Starlette(routes=routes), state, api.patch_prospect)

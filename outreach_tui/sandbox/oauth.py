@@ -24,7 +24,6 @@ from starlette.routing import Route
 from outreach_tui.sandbox.responses import oauth_error
 from outreach_tui.sandbox.state import CODE_TTL, Grant, LoginSession, SandboxState
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 PAGE = Template(resources.files(__package__).joinpath("login.html").read_text(encoding="utf-8"))
 EMAIL_FIELDS = (
     '<label for="email">Email</label><input id="email" name="email" type="email" value="$email" autofocus>'
@@ -37,12 +36,14 @@ PASSWORD_FIELDS = (
 )
 
 
-def redirect_allowed(uri: str, extra: list[str] | None) -> bool:
-    """Any loopback http URI (any port, any path), plus the exact extra URIs of the config."""
-    if extra and uri in extra:
-        return True
-    parts = urlsplit(uri)
-    return parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS and not parts.fragment
+def redirect_allowed(uri: str, registered: list[str]) -> bool:
+    """Only a URI registered on the app, compared exactly (Outreach has no port wildcard for loopback)."""
+    return uri in registered
+
+
+def requested_scopes(scope: str) -> frozenset[str]:
+    """The authorize request's ``scope``: space-separated as documented; a literal ``+`` is accepted too."""
+    return frozenset(scope.replace("+", " ").split())
 
 
 def pkce_s256(verifier: str) -> str:
@@ -105,8 +106,8 @@ class OAuthServer:
         if q.get("client_id") != self.config.client_id:
             return error_page(400, "Unknown client: this application is not registered.")
         redirect_uri = q.get("redirect_uri", "")
-        if not redirect_allowed(redirect_uri, self.config.redirect_uris):
-            return error_page(400, "The redirect URI is not registered for this application.")
+        if not redirect_allowed(redirect_uri, self.state.redirect_uris):
+            return error_page(400, "The redirect uri included is not valid: it is not registered for this application.")
         state = q.get("state")
         if q.get("response_type") != "code":
             return RedirectResponse(with_query(redirect_uri, {"error": "unsupported_response_type", "state": state}))
@@ -140,7 +141,7 @@ class OAuthServer:
             user=pending.email,
             client_id=pending.client_id,
             redirect_uri=pending.redirect_uri,
-            scopes=frozenset(pending.scope.split()),
+            scopes=requested_scopes(pending.scope),
             code_challenge=pending.code_challenge,
             expires_at=time.time() + CODE_TTL,
         )
@@ -189,8 +190,9 @@ class OAuthServer:
                 return oauth_error(400, "invalid_grant", "The authorization code was already used.")
         return self._token_response(self.state.mint(grant.user, grant.client_id, grant.scopes))
 
-    @staticmethod
-    def _grant_mismatch(grant: Grant, form: dict[str, str]) -> str | None:
+    def _grant_mismatch(self, grant: Grant, form: dict[str, str]) -> str | None:
+        if not redirect_allowed(form.get("redirect_uri", ""), self.state.redirect_uris):
+            return "The redirect URI is not registered for this application."
         if form.get("redirect_uri") != grant.redirect_uri:
             return "The redirect URI does not match the authorization request."
         if grant.code_challenge is not None:

@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
@@ -19,8 +20,10 @@ from outreach_tui.sandbox.api import OutreachApi
 from outreach_tui.sandbox.app import build_app
 from outreach_tui.sandbox.config import SandboxConfig
 from outreach_tui.sandbox.state import SandboxState, SandboxStats
+from outreach_tui.sandbox.types_document import types_problems
 from outreach_tui.sandbox.validation import parse_types
 
+MAX_ID = 2**63 - 1  # Outreach ids are 64-bit integers
 DEFAULT_SCOPES = ("prospects.read", "prospects.write", "users.read")
 START_TIMEOUT = 15.0
 SHUTDOWN_GRACE = 5.0  # seconds to let in-flight requests finish
@@ -49,10 +52,38 @@ def _prospects_from(body: Any, source: str) -> dict[int, dict[str, Any]]:
     entries = body.get("prospects") if isinstance(body, dict) else body
     if not isinstance(entries, list):
         raise SandboxError(f'{source}: expected {{"prospects": [{{"id": 1, "attributes": {{...}}}}]}}')
+    prospects: dict[int, dict[str, Any]] = {}
+    for index, entry in enumerate(entries):
+        where = f"{source}: prospects[{index}]"
+        if not isinstance(entry, dict):
+            raise SandboxError(f'{where}: expected {{"id": 1, "attributes": {{...}}}}')
+        attributes = entry.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            raise SandboxError(f"{where}: 'attributes' must be an object")
+        prospects[_prospect_id(entry.get("id"), where)] = dict(attributes)
+    return prospects
+
+
+def _prospect_id(raw: Any, where: str) -> int:
+    """An id Outreach could hold: a positive integer that fits its 64-bit columns (and orjson's encoder)."""
+    text = raw if isinstance(raw, str) else None
+    value = raw if isinstance(raw, int) and not isinstance(raw, bool) else None
+    if text is not None and text.isdigit() and len(text) <= 20:
+        value = int(text)
+    if value is None or not 1 <= value <= MAX_ID:
+        shown = repr(raw) if len(repr(raw)) <= 30 else repr(raw)[:27] + "..."
+        raise SandboxError(f"{where}: 'id' must be an integer from 1 to {MAX_ID:,} (got {shown})")
+    return value
+
+
+def _demo_redirect_uri() -> str:
+    """The redirect URI of the shipped demo profile (the demo registers its own on the sandbox's app)."""
+    resource = resources.files("outreach_tui").joinpath("demo", "demo.toml")
     try:
-        return {int(e["id"]): dict(e.get("attributes") or {}) for e in entries}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SandboxError(f"{source}: every prospect needs an integer 'id' ({exc})") from exc
+        uri = tomllib.loads(resource.read_text(encoding="utf-8"))["outreach"]["redirect_uri"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise SandboxError(f"cannot read the demo profile's redirect_uri: {exc}") from exc
+    return str(uri)
 
 
 class _Server(uvicorn.Server):
@@ -123,9 +154,17 @@ class Sandbox:
         return self.state.mint(user, self.config.client_id, frozenset(scopes), ttl)
 
     def set_faults(
-        self, error_rate: float | None = None, drop_rate: float | None = None, latency_ms: float | None = None
+        self,
+        error_rate: float | None = None,
+        drop_rate: float | None = None,
+        latency_ms: float | None = None,
+        import_ignore_rate: float | None = None,
     ) -> None:
-        self.state.set_faults(error_rate, drop_rate, latency_ms)
+        self.state.set_faults(error_rate, drop_rate, latency_ms, import_ignore_rate)
+
+    def import_job(self, import_id: int) -> dict[str, Any] | None:
+        """What the API never tells: the ids an import carried, which failed and which were ignored."""
+        return self.api.imports.inspect(import_id)
 
     def expire_all_tokens(self) -> None:
         self.state.expire_all_tokens()
@@ -133,10 +172,28 @@ class Sandbox:
     def prospect(self, prospect_id: int) -> dict[str, Any] | None:
         return self.state.prospect(prospect_id)
 
+    def delete_prospect(self, prospect_id: int) -> bool:
+        """Delete a prospect behind the client's back (its id then answers 404, its emails are free)."""
+        return self.state.delete(prospect_id)
+
+    def register_redirect_uri(self, uri: str) -> None:
+        """Register one more redirect URI on the sandbox's OAuth app (matched exactly, like Outreach)."""
+        self.state.register_redirect_uri(uri)
+
+    def start_maintenance(self, seconds: float) -> float:
+        """Answer every API request 503 scheduledServerMaintenance, ``Retry-After`` an HTTP date, for
+        ``seconds``; returns when it ends (epoch seconds)."""
+        return self.state.start_maintenance(seconds)
+
     def add_prospects(self, prospects: dict[int, dict[str, Any]]) -> None:
         self.state.add_prospects(prospects)
 
-    def set_types(self, types_body: dict[str, Any]) -> None:
+    def set_types(self, types_body: Any, source: str = "types") -> None:
+        """Serve ``types_body`` at /types and validate custom fields by it; SandboxError when it breaks the
+        document's format (the sandbox must never serve a body Outreach would not)."""
+        problems = types_problems(types_body)
+        if problems:
+            raise SandboxError(f"{source} is not a valid GET /types body: " + "; ".join(problems))
         self.state.set_types(types_body, parse_types(types_body))
 
     @property
@@ -153,11 +210,12 @@ class Sandbox:
             self.add_prospects({i: {} for i in range(1, config.prospects + 1)})
         if config.seed == "demo":
             self.add_prospects(_prospects_from(_demo_json("prospects.json"), "demo prospects.json"))
-            self.set_types(_demo_json("types.json"))
+            self.set_types(_demo_json("types.json"), "demo types.json")
+            self.register_redirect_uri(_demo_redirect_uri())
         elif config.seed is not None:
             self.add_prospects(_prospects_from(_read_json(config.seed, "seed"), str(config.seed)))
         if config.types is not None:
-            self.set_types(_read_json(config.types, "types"))
+            self.set_types(_read_json(config.types, "types"), str(config.types))
 
     # -- serving --------------------------------------------------------------------------------------
     def bind(self) -> None:

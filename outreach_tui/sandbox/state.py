@@ -12,115 +12,23 @@ import secrets
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from outreach_tui.sandbox.config import SandboxConfig
-from outreach_tui.sandbox.validation import CustomType, Validator
+from outreach_tui.sandbox.records import (
+    AccessToken,
+    Grant,
+    LoginSession,
+    RateDecision,
+    RefreshToken,
+    SandboxStats,
+    iso_now,
+)
+from outreach_tui.sandbox.validation import DUPLICATE_EMAIL, CustomType, Validator
 
 CODE_TTL = 600.0  # authorization codes expire after 10 minutes
 REFRESH_TTL = 14 * 24 * 3600.0  # refresh tokens live 14 days (API-NOTES)
 UNLIMITED = 1_000_000_000  # the limit reported in X-RateLimit-* headers when rate_limit=0
-
-
-_second_cache: tuple[int, str] = (-1, "")
-
-
-def iso_now(now: float | None = None) -> str:
-    """``2026-11-28T16:46:05.176Z``; the seconds part is cached (PATCH stamps updatedAt on every call)."""
-    global _second_cache
-    moment = time.time() if now is None else now
-    second = int(moment)
-    cached_second, prefix = _second_cache
-    if second != cached_second:
-        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        _second_cache = (second, prefix)
-    return f"{prefix}{int((moment - second) * 1000):03d}Z"
-
-
-@dataclass(slots=True)
-class AccessToken:
-    user: str
-    client_id: str
-    scopes: frozenset[str]
-    created_at: float
-    expires_at: float
-
-
-@dataclass(slots=True)
-class RefreshToken:
-    user: str
-    client_id: str
-    scopes: frozenset[str]
-    expires_at: float
-
-
-@dataclass(slots=True)
-class Grant:
-    """A pending authorization code (single use)."""
-
-    user: str
-    client_id: str
-    redirect_uri: str
-    scopes: frozenset[str]
-    code_challenge: str | None
-    expires_at: float
-
-
-@dataclass(slots=True)
-class LoginSession:
-    """An /oauth/authorize request waiting for the user to sign in (keyed by a hidden form field)."""
-
-    client_id: str
-    redirect_uri: str
-    scope: str
-    state: str | None
-    code_challenge: str | None
-    email: str | None = None
-
-
-@dataclass(frozen=True)
-class SandboxStats:
-    """A snapshot of the counters. ``requests`` maps (method, route template, status) to a count."""
-
-    requests: dict[tuple[str, str, int], int]
-    patch_count: int  # PATCH /prospects/{id} answered 200
-    rate_limited: int  # 429 rateLimitExceeded answers
-    peak_concurrency: int  # most requests in flight at once (Outreach and OAuth paths)
-    token_mints: int  # access tokens issued (code, refresh and issue_token)
-    dropped: int  # connections dropped by the drop_rate fault
-    faults: int  # 5xx answers injected by the error_rate fault
-    windows: dict[str, dict[int, int]] = field(default_factory=dict)  # user -> window start -> requests
-
-    def count(self, method: str | None = None, route: str | None = None, status: int | None = None) -> int:
-        return sum(
-            n
-            for (m, r, s), n in self.requests.items()
-            if (method is None or m == method) and (route is None or r == route) and (status is None or s == status)
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "requests": [
-                {"method": m, "route": r, "status": s, "count": n} for (m, r, s), n in sorted(self.requests.items())
-            ],
-            "patchCount": self.patch_count,
-            "rateLimited": self.rate_limited,
-            "peakConcurrency": self.peak_concurrency,
-            "tokenMints": self.token_mints,
-            "dropped": self.dropped,
-            "faults": self.faults,
-            "windows": {user: {str(k): v for k, v in w.items()} for user, w in self.windows.items()},
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class RateDecision:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset: float  # epoch seconds when the current window ends
 
 
 class SandboxState:
@@ -128,7 +36,9 @@ class SandboxState:
         self.config = config
         self.lock = threading.Lock()
         self.prospects: dict[int, dict[str, Any]] = {}
-        self.email_owner: dict[str, int] = {}  # lower-cased email -> prospect id
+        self.email_owners: dict[str, set[int]] = {}  # lower-cased email -> prospect ids (seeds may repeat one)
+        self.redirect_uris: list[str] = list(config.redirect_uris)  # registered on the sandbox's OAuth app
+        self.maintenance_until = 0.0  # epoch seconds; every API request answers 503 until then
         self.validator = Validator()
         self.types_body: dict[str, Any] = {"data": []}
         self.access_tokens: dict[str, AccessToken] = {}
@@ -141,6 +51,7 @@ class SandboxState:
         self.error_rate = config.error_rate
         self.drop_rate = config.drop_rate
         self.latency_ms = config.latency_ms
+        self.import_ignore_rate = config.import_ignore_rate
         self.rng = random.Random(config.fault_seed)
         self.reset_stats()
 
@@ -149,6 +60,10 @@ class SandboxState:
         with self.lock:
             self.requests: Counter[tuple[str, str, int]] = Counter()
             self.patch_count = 0
+            self.imports = 0
+            self.import_records = 0
+            self.import_failures = 0
+            self.batch_modified = 0
             self.rate_limited = 0
             self.in_flight = 0
             self.peak_concurrency = 0
@@ -162,6 +77,10 @@ class SandboxState:
             return SandboxStats(
                 requests=dict(self.requests),
                 patch_count=self.patch_count,
+                imports=self.imports,
+                import_records=self.import_records,
+                import_failures=self.import_failures,
+                batch_modified=self.batch_modified,
                 rate_limited=self.rate_limited,
                 peak_concurrency=self.peak_concurrency,
                 token_mints=self.token_mints,
@@ -198,12 +117,53 @@ class SandboxState:
             record = self.prospects.get(prospect_id)
             return dict(record) if record is not None else None
 
+    def delete(self, prospect_id: int) -> bool:
+        """Remove a prospect (as a user deleting it in Outreach would); False when there was none."""
+        with self.lock:
+            record = self.prospects.pop(prospect_id, None)
+            if record is not None:
+                self._forget_emails(prospect_id, record)
+        return record is not None
+
     def email_taken(self, prospect_id: int, emails: Any) -> bool:
         """True when any of ``emails`` belongs to another prospect (Outreach dedupes by email)."""
         if not isinstance(emails, list):
             return False
-        owners = self.email_owner
-        return any(owners.get(str(e).lower(), prospect_id) != prospect_id for e in emails)
+        owners = self.email_owners
+        return any(owners.get(str(e).lower(), {prospect_id}) - {prospect_id} for e in emails)
+
+    def write(
+        self, prospect_id: int, attrs: dict[str, Any], *, patch: bool = False
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+        """Validate and apply one prospect's attributes, as PATCH and every bulk import record do:
+        ``(problems, {})`` when refused (nothing changes), else ``([], a copy of the updated record)``."""
+        problems = self.validator.errors(attrs)
+        if problems:
+            return problems, {}
+        with self.lock:
+            if prospect_id not in self.prospects:
+                return [("id", f"Could not find 'prospect' with ID '{prospect_id}'.")], {}
+            if "emails" in attrs and self.email_taken(prospect_id, attrs["emails"]):
+                return [("emails", DUPLICATE_EMAIL)], {}
+            record = dict(self.update(prospect_id, attrs) or {})
+            self.patch_count += patch
+            return [], record
+
+    def create(self, prospect_id: int | None, attrs: dict[str, Any]) -> tuple[list[tuple[str, str]], int | None]:
+        """Validate and add a prospect (bulk imports that may create); its id, or the problems."""
+        problems = self.validator.errors(attrs)
+        if problems:
+            return problems, None
+        with self.lock:
+            new_id = prospect_id if prospect_id is not None else max(self.prospects, default=0) + 1
+            if "emails" in attrs and self.email_taken(new_id, attrs["emails"]):
+                return [("emails", DUPLICATE_EMAIL)], None
+            now = iso_now()
+            record = {"createdAt": now, **attrs, "updatedAt": now}
+            record["name"] = full_name(record)
+            self.prospects[new_id] = record
+            self._own_emails(new_id, record)
+        return [], new_id
 
     def update(self, prospect_id: int, attrs: dict[str, Any]) -> dict[str, Any] | None:
         """Apply a validated PATCH (caller holds the lock). None: no such prospect."""
@@ -218,23 +178,30 @@ class SandboxState:
         if "firstName" in attrs or "lastName" in attrs or "middleName" in attrs:
             record["name"] = full_name(record)
         record["updatedAt"] = iso_now()
-        self.patch_count += 1
         return record
 
     def _own_emails(self, prospect_id: int, record: dict[str, Any]) -> None:
         for email in record.get("emails") or ():
-            self.email_owner[str(email).lower()] = prospect_id
+            self.email_owners.setdefault(str(email).lower(), set()).add(prospect_id)
 
     def _forget_emails(self, prospect_id: int, record: dict[str, Any]) -> None:
         for email in record.get("emails") or ():
-            if self.email_owner.get(str(email).lower()) == prospect_id:
-                del self.email_owner[str(email).lower()]
+            owners = self.email_owners.get(str(email).lower())
+            if owners is not None:
+                owners.discard(prospect_id)
+                if not owners:
+                    del self.email_owners[str(email).lower()]
 
     def set_types(self, body: dict[str, Any], types: dict[int, CustomType]) -> None:
         validator = Validator(types)  # built outside the lock: it walks the whole catalog
         with self.lock:
             self.types_body = body
             self.validator = validator
+
+    def user_id(self, user: str) -> int:
+        """The sandbox's id of a sign-in user (its position in the config, from 1)."""
+        users = list(self.config.users)
+        return users.index(user) + 1 if user in users else 0
 
     # -- tokens ---------------------------------------------------------------------------------------
     def mint(self, user: str, client_id: str, scopes: frozenset[str], ttl: int | None = None) -> dict[str, Any]:
@@ -251,7 +218,7 @@ class SandboxState:
             "token_type": "bearer",
             "expires_in": lifetime,
             "refresh_token": refresh,
-            "scope": " ".join(sorted(scopes)),
+            "scope": self.config.scope_separator.join(sorted(scopes)),  # Outreach's sample joins with "+"
             "created_at": int(now),
         }
 
@@ -317,14 +284,40 @@ class SandboxState:
         return RateDecision(True, limit, max(limit - used, 0), start + window)
 
     # -- faults ---------------------------------------------------------------------------------------
-    def set_faults(self, error_rate: float | None, drop_rate: float | None, latency_ms: float | None) -> None:
+    def set_faults(
+        self,
+        error_rate: float | None,
+        drop_rate: float | None,
+        latency_ms: float | None,
+        import_ignore_rate: float | None = None,
+    ) -> None:
         with self.lock:
+            if import_ignore_rate is not None:
+                self.import_ignore_rate = import_ignore_rate
             if error_rate is not None:
                 self.error_rate = error_rate
             if drop_rate is not None:
                 self.drop_rate = drop_rate
             if latency_ms is not None:
                 self.latency_ms = latency_ms
+
+    def start_maintenance(self, seconds: float) -> float:
+        """Scheduled maintenance from now for ``seconds``; returns when it ends (epoch seconds)."""
+        with self.lock:
+            self.maintenance_until = time.time() + seconds
+            return self.maintenance_until
+
+    def register_redirect_uri(self, uri: str) -> None:
+        with self.lock:
+            if uri not in self.redirect_uris:
+                self.redirect_uris.append(uri)
+
+    def roll_import_ignore(self) -> bool:
+        """Whether to skip applying this import record while counting it done (seeded, repeatable)."""
+        if not self.import_ignore_rate:
+            return False
+        with self.lock:
+            return self.rng.random() < self.import_ignore_rate
 
     def roll_drop(self) -> bool:
         """Whether to drop this connection (seeded RNG, so a run is repeatable)."""

@@ -60,7 +60,7 @@ def parse_types(body: Any) -> dict[int, CustomType]:
             definition = rule.get("definition")
             result[number] = CustomType(
                 number=number,
-                validation_type=str(rule.get("type") or "string").lower(),
+                validation_type=str(rule.get("type") or "string"),  # casing checked by types_document
                 options=tuple(str(o) for o in definition) if isinstance(definition, list) else (),
                 required=bool(rule.get("required", False)),
             )

@@ -13,12 +13,17 @@ measures itself). Two figures per run:
   - server capacity: PATCHes / CPU seconds the server process used (psutil), i.e. what one free core
     serves; it holds on a busy machine where the wall figure depends on the neighbours.
 Target: >= 1,500 PATCH/s.
+
+``--bulk-records N`` then sends N records through ``POST /imports/actions/bulkUpsert`` (``--per-import``
+records each, import delay 0), polls every import to ``finished``, checks that no record failed and that a
+sample of prospects holds the values sent, and prints records/s and the requests used (imports + polls).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing as mp
 import os
 import queue
@@ -43,7 +48,7 @@ def _pump(proc: subprocess.Popen[str], lines: queue.Queue[str]) -> None:
 
 def start_server(prospects: int) -> tuple[subprocess.Popen[str], str]:
     cmd = [sys.executable, "-m", "outreach_tui", "sandbox", "--port", "0", "--rate-limit", "0"]
-    cmd += ["--prospects", str(prospects), "--mint-interval", "0"]
+    cmd += ["--prospects", str(prospects), "--mint-interval", "0", "--import-delay", "0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(target=_pump, args=(proc, lines), daemon=True).start()
@@ -143,6 +148,50 @@ def one_run(server: psutil.Process, base: str, token: str, args: argparse.Namesp
     return args.n / elapsed, args.n / cpu
 
 
+def bulk_run(base: str, records: int, per_import: int) -> None:
+    """Records through bulkUpsert and polls, timed from the first import to the last one finished."""
+    scopes = ["imports.read", "imports.write"]
+    token = httpx.post(base + "/_sandbox/tokens", json={"scopes": scopes}).json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.api+json"}
+    bodies = []
+    for start in range(0, records, per_import):
+        chunk = [
+            {"type": "prospect", "id": i + 1, "attributes": {"custom4": "bulk", "firstName": f"B{i + 1}"}}
+            for i in range(start, min(start + per_import, records))
+        ]
+        bodies.append(json.dumps({"data": {"type": "import", "attributes": {
+            "records": chunk, "dupeMethod": "overwriteNoCreate"}}}).encode())  # fmt: skip
+    imports = polls = 0
+    started = time.perf_counter()
+    with httpx.Client(base_url=base, headers=headers, timeout=120) as client:
+        ids = []
+        for body in bodies:
+            answer = client.post("/api/v2/imports/actions/bulkUpsert", content=body)
+            if answer.status_code != 200:
+                raise SystemExit(f"bulkUpsert answered {answer.status_code}: {answer.text[:200]}")
+            ids.append(answer.json()["data"]["id"])
+            imports += 1
+        failures = 0
+        for import_id in ids:
+            for _ in range(10_000):  # bounded: 10,000 polls of 10 ms at most per import
+                polls += 1
+                attributes = client.get(f"/api/v2/imports/{import_id}").json()["data"]["attributes"]
+                if attributes["state"] == "finished":
+                    failures += attributes["failures"]
+                    break
+                time.sleep(0.01)
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"{failures} imported records failed")
+    for prospect_id in {1, records // 2 + 1, records}:
+        held = httpx.get(f"{base}/_sandbox/prospects/{prospect_id}").json()["attributes"]
+        if held.get("firstName") != f"B{prospect_id}" or held.get("custom4") != "bulk":
+            raise SystemExit(f"prospect {prospect_id} does not hold the imported values: {held}")
+    print(f"bulkUpsert: {records:,} records in {elapsed:.1f} s = {records / elapsed:,.0f} records/s, "
+          f"{imports} imports of up to {per_import:,} records + {polls} polls, "
+          f"{max(len(b) for b in bodies):,} bytes per import at most")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=20_000, help="PATCH requests per run (default 20,000)")
@@ -151,7 +200,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=1, help="client processes")
     parser.add_argument("--concurrency", type=int, default=16, help="keep-alive connections per client process")
     parser.add_argument("--prospects", type=int, default=10_000, help="prospects in the sandbox")
+    parser.add_argument("--bulk-records", type=int, default=0, help="also time N records through bulkUpsert")
+    parser.add_argument("--per-import", type=int, default=5_000, help="records per bulkUpsert import")
     args = parser.parse_args()
+    if args.bulk_records > args.prospects:
+        parser.error("--bulk-records must not exceed --prospects (overwriteNoCreate never creates)")
 
     server, base = start_server(args.prospects)
     try:
@@ -163,6 +216,8 @@ def main() -> int:
             capacities.append(capacity)
             print(f"run {run}: wall {wall:,.0f} PATCH/s, server capacity {capacity:,.0f} PATCH per CPU-second")
         stats = httpx.get(base + "/_sandbox/stats").json()
+        if args.bulk_records:
+            bulk_run(base, args.bulk_records, args.per_import)
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=10)
