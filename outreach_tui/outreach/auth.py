@@ -36,6 +36,7 @@ from outreach_tui.outreach.credentials import (
     TokenSource,
     env_access_token,
 )
+from outreach_tui.outreach.http import make_client
 from outreach_tui.outreach.tokens import (
     StoreKey,
     TokenRecord,
@@ -51,7 +52,6 @@ log = logging.getLogger(__name__)
 MINT_INTERVAL = 60.0  # Outreach mints a token per user and app at most once a minute (API-NOTES)
 REFRESH_MARGIN = 300.0  # refresh this long before expiry (capped at a tenth of a short token's life)
 THROTTLE_PATIENCE = 180.0  # give up waiting on "429 Retry later" after this long
-HTTP_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 SANDBOX_CLIENT_ID = "outreach-tui-sandbox"
 SANDBOX_SECRET = "sandbox-secret"  # the sandbox's published demo credential (see sandbox/config.py)
 KEYRING_SERVICE = "outreach-tui"
@@ -150,7 +150,7 @@ def _scrub(text: str, *secrets: str | None) -> str:
 
 
 def _client() -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)  # verify=True (the default)
+    return make_client()
 
 
 # ----- the token endpoint ---------------------------------------------------------------------------------
