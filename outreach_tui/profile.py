@@ -16,6 +16,8 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, ValidationError, field_validator
 
 from outreach_tui.outreach import catalog
+from outreach_tui.outreach.settings import OutreachSettings
+from outreach_tui.outreach.tokens import TokenPlace, key_for
 
 SourceFormat = Literal["jsonl", "json", "csv"]
 IDENTITY_TARGET: Literal["OutreachId"] = "OutreachId"
@@ -40,22 +42,6 @@ class _Strict(BaseModel):
 class Destination(_Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-
-
-class OutreachSettings(_Strict):
-    api_base: str = "https://api.outreach.io/api/v2"
-    authorize_url: str = "https://api.outreach.io/oauth/authorize"
-    token_url: str = "https://api.outreach.io/oauth/token"
-    client_id: str = ""
-    redirect_uri: str = "http://127.0.0.1:0/callback"
-    scopes: list[str] = Field(default_factory=lambda: ["prospects.read", "prospects.write"])
-
-    @field_validator("api_base", "authorize_url", "token_url", "redirect_uri")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/") if value.count("/") > 2 else value
 
 
 class Source(_Strict):
@@ -147,6 +133,12 @@ class Profile(_Strict):
         if not source.is_absolute() and self._path is not None:
             source = self._path.parent / source
         return source
+
+    def token_place(self) -> TokenPlace:
+        """Where this profile's tokens are stored, and the ``login`` command that fills them (for messages)."""
+        draft = key_for(None, self.destination.name) if self._path is not None else None
+        hint = f"outreach-tui login {self._path if self._path is not None else 'PROFILE.toml'}"
+        return TokenPlace(key_for(self._path, self.destination.name), hint, draft)
 
     def field_origin(self, target: str) -> str | None:
         """Which mapping row or segment writes ``target``: for diagnostics and hints."""

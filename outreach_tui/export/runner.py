@@ -514,10 +514,10 @@ class ExportRunner:
         return self._client
 
     def _default_tokens(self) -> TokenSource:
-        from outreach_tui.outreach.auth import token_source_for
+        from outreach_tui.outreach.token_source import token_source_for
 
         try:
-            return token_source_for(self.profile)
+            return token_source_for(self.profile.outreach, self.profile.token_place())
         except AuthRequired as exc:
             raise RunStopped(EXIT_AUTH, str(exc)) from None
 

@@ -81,12 +81,6 @@ class RateLimiter:
     def in_flight(self) -> int:
         return self._in_flight
 
-    @property
-    def spent_in_window(self) -> int:
-        """Requests we sent within the last budget window (an hour)."""
-        self._prune(self._clock())
-        return self._spent_total
-
     def seconds_throttled(self) -> float:
         """How long from now nothing will be sent (0 when not throttled)."""
         until = self.throttled_until
