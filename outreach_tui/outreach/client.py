@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import orjson
@@ -81,7 +81,6 @@ class _Tries:
     token: str = ""  # the bearer token of the latest attempt
     refreshed_token: str | None = None  # set after the one refresh a 401 allows
     only_connect_errors: bool = True  # no attempt has reached the server yet
-    only_no_answer: bool = True  # no attempt got any answer (connect errors and timeouts)
 
 
 @dataclass
@@ -114,6 +113,8 @@ class OutreachClient:
         self.retries = 0
         self.rate_limited = 0
         self.answers = 0  # HTTP answers received, of any status
+        self._silent_failures = 0  # attempts without any answer while the server has never answered
+        self._gave_up: str | None = None  # why Outreach counts as unreachable: every request fails at once
         self._tokens = tokens
         self._login_hint = login_hint
         self._origin = origin(self.api_base)
@@ -225,6 +226,8 @@ class OutreachClient:
     ) -> httpx.Response:
         await self.limiter.acquire()
         try:
+            if self._gave_up is not None:  # decided while this task waited for the limiter
+                raise OutreachUnreachable(self._gave_up)
             # the token is taken after the limiter's wait (which may be long): the source refreshes ahead
             tries.token = tries.refreshed_token or await self._tokens.access_token()
             tries.attempts += 1
@@ -233,7 +236,7 @@ class OutreachClient:
         except BaseException:  # no answer (or cancelled): the limiter must not wait for one
             self.limiter.abandon()
             raise
-        tries.only_connect_errors = tries.only_no_answer = False
+        tries.only_connect_errors = False
         self.answers += 1
         self.limiter.observe(response.status_code, response.headers, response.content)
         return response
@@ -253,18 +256,25 @@ class OutreachClient:
         reached the server, or none got an answer from a server that has never answered (or the URL cannot
         work at all)."""
         if isinstance(exc, httpx.UnsupportedProtocol):
-            raise OutreachUnreachable(f"cannot use {self._origin}: {describe(exc)}") from None
+            self._give_up(f"cannot use {self._origin}: {describe(exc)}")
         tries.only_connect_errors = tries.only_connect_errors and isinstance(exc, CONNECT_ERRORS)
-        tries.only_no_answer = tries.only_no_answer and isinstance(exc, NO_ANSWER_ERRORS)
         tries.failures += 1
+        if isinstance(exc, NO_ANSWER_ERRORS) and self.answers == 0:
+            # counted across requests: workers take turns while nothing has answered yet, so per-request
+            # counting would multiply the wait by the number of prospects
+            self._silent_failures += 1
+            if not self.retry.has_attempts_left(self._silent_failures):
+                what = "cannot connect to" if isinstance(exc, CONNECT_ERRORS) else "no answer from"
+                self._give_up(f"{what} {self._origin} in {self._silent_failures} attempts: {describe(exc)}")
         if self.retry.has_attempts_left(tries.failures):
             return None
         if tries.only_connect_errors:
-            raise OutreachUnreachable(f"cannot connect to {self._origin}: {describe(exc)}") from None
-        if tries.only_no_answer and self.answers == 0:
-            raise OutreachUnreachable(f"{self._origin} accepts connections but never answers: "
-                                      f"{describe(exc)}") from None
+            self._give_up(f"cannot connect to {self._origin}: {describe(exc)}")
         return describe(exc)
+
+    def _give_up(self, why: str) -> NoReturn:
+        self._gave_up = why
+        raise OutreachUnreachable(why) from None
 
     async def _should_resend(
         self,
