@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.client import OutreachClient, OutreachRequestFailed, OutreachUnreachable
 from outreach_tui.outreach.credentials import AuthRequired, StaticTokenSource
+from outreach_tui.outreach.errors import diagnose
 from outreach_tui.outreach.http import DEFAULT_TIMEOUTS, Timeouts
 from outreach_tui.outreach.ratelimit import RateLimiter
 from outreach_tui.outreach.retry import RetryPolicy
@@ -143,6 +144,8 @@ async def test_an_html_page_answering_a_patch_is_a_failure(serve: Serve) -> None
     assert not result.ok and result.accepted is None and result.status == 200
     assert result.errors[0].id == "unexpectedAnswer"
     assert "unexpected answer: HTML page" in result.errors[0].detail and "Wi-Fi login" in result.errors[0].detail
+    diagnostic = diagnose(7, result.status, result.errors, lambda field: None)
+    assert "unexpected answer: HTML page" in diagnostic.detail and "not confirmed" in diagnostic.hint
 
 
 async def test_another_prospect_or_type_answering_a_patch_is_a_failure(

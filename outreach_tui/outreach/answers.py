@@ -12,10 +12,7 @@ from urllib.parse import urlsplit
 import httpx
 import orjson
 
-from outreach_tui.outreach.errors import ApiError, parse_errors
-
-UNEXPECTED_ANSWER = "unexpectedAnswer"
-REDIRECT_REFUSED = "redirectRefused"
+from outreach_tui.outreach.errors import REDIRECT_REFUSED, UNEXPECTED_ANSWER, ApiError, parse_errors
 
 
 def prospect_resource(response: httpx.Response, prospect_id: int) -> dict[str, Any] | ApiError:

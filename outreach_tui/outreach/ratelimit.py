@@ -59,7 +59,6 @@ class RateLimiter:
         self.throttle_reason: str | None = None
         self.on_throttle: Callable[[float, str], None] | None = None
         self.on_resume: Callable[[], None] | None = None
-        self.granted = 0  # requests let through, ever
         self._clock = clock
         self._sleep = sleep
         self._budget_window = budget_window
@@ -216,7 +215,6 @@ class RateLimiter:
     # -- bookkeeping --------------------------------------------------------------------------------------
     def _grant(self, now: float) -> None:
         self._in_flight += 1
-        self.granted += 1
         self._last_grant = now
         bucket = int(now // self._bucket)
         if self._spent and self._spent[-1][0] == bucket:

@@ -43,7 +43,7 @@ class OutreachSettings(BaseModel):
     def _encrypted_unless_loopback(cls, value: str, info: ValidationInfo) -> str:
         if value.startswith("http://") and not is_loopback_url(value):
             secure = "https://" + value.removeprefix("http://")
-            raise ValueError(f"outreach.{info.field_name} uses plain http:// to a host that is not loopback, "
-                             "so tokens and the client secret would cross the network unencrypted; "
-                             f"use {secure} (http:// is only for 127.0.0.1/localhost)")
+            raise ValueError("plain http:// to a host that is not loopback would send tokens and the client "
+                             f"secret unencrypted; set outreach.{info.field_name} = \"{secure}\" "
+                             "(http:// is only for 127.0.0.1, localhost and ::1)")
         return value

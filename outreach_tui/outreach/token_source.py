@@ -47,7 +47,6 @@ class OAuthTokenSource:
         self._record: TokenRecord | None = None
         self._lock = asyncio.Lock()
         self._refused: tuple[str, AuthRequired] | None = None  # (fingerprint of a refused refresh token, why)
-        self.refreshes = 0  # how many mints this source performed (diagnostics and tests)
 
     def __repr__(self) -> str:
         return f"OAuthTokenSource(profile={self.key.label!r})"
@@ -124,7 +123,6 @@ class OAuthTokenSource:
             # Persist the rotated refresh token BEFORE the new access token is used.
             self.store.save(self.key, new, account=self._account, make_current=self._account is None)
             self._record = new
-            self.refreshes += 1
             return new
 
     async def _mint(self, record: TokenRecord) -> TokenRecord:
