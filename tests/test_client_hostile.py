@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs
 import orjson
 import pytest
 from pydantic import ValidationError
+from test_run_support import cli_command, cli_env, read_report, record, write_profile, write_records
 
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.client import OutreachClient, OutreachRequestFailed, OutreachUnreachable
@@ -343,3 +345,30 @@ def test_plain_http_to_a_remote_host_is_refused(key: str) -> None:
     for host in ("127.0.0.1:9", "localhost:9", "[::1]:9"):
         assert getattr(OutreachSettings(**{key: f"http://{host}/x"}), key) == f"http://{host}/x"
     assert getattr(OutreachSettings(**{key: "https://eu.outreach.io/x"}), key) == "https://eu.outreach.io/x"
+
+
+# -- through the CLI: an HTML 200 is not an activation, and the next run sends it again ------------------------
+async def test_run_counts_an_html_200_as_failed_and_sends_it_again(serve: Serve, tmp_path: Path) -> None:
+    async def portal(request: Request) -> bytes:
+        return http("200 OK", "<html><head><title>Proxy says hi</title></head></html>", "text/html")
+
+    server = await serve(portal)
+    profile = write_profile(tmp_path, f"{server.base}/api/v2")
+    write_records(tmp_path / "in.jsonl", [record(i, first=f"Ann{i}") for i in (1, 2, 3)])
+    env = cli_env(tmp_path / "data", TOKEN)
+
+    async def run(report: Path) -> tuple[int, dict[str, Any]]:
+        process = await asyncio.create_subprocess_exec(*cli_command(profile, "--report", report), env=env,
+                                                       stdout=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.PIPE)
+        await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode is not None
+        return process.returncode, read_report(report)
+
+    code, report = await run(tmp_path / "r1.json")
+    assert code != 0 and report["prospects"]["failed"] == 3 and report["prospects"].get("activated", 0) == 0
+    assert "unexpected answer: HTML page" in json.dumps(report["failures"])
+    sent = len(server.requests)
+    assert sent == 3
+    code, report = await run(tmp_path / "r2.json")
+    assert len(server.requests) == 6  # nothing was recorded as accepted: every prospect is sent again
