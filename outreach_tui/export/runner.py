@@ -510,7 +510,8 @@ class ExportRunner:
         limiter.on_resume = self._on_resume
         self._client = OutreachClient(self.profile.outreach.api_base, tokens, limiter=limiter,
                                       retry=self._retry or RetryPolicy(),
-                                      concurrency=self.profile.export.concurrency, on_retry=self._on_retry)
+                                      concurrency=self.profile.export.concurrency, on_retry=self._on_retry,
+                                      login_hint=self.profile.token_place().login_hint)
         return self._client
 
     def _default_tokens(self) -> TokenSource:
