@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 import orjson
 import pytest
 from pydantic import ValidationError
-from test_run_support import cli_command, cli_env, read_report, record, write_profile, write_records
+from test_run_support import cli_command, cli_env, read_report, record, run_cli, write_profile, write_records
 
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.client import OutreachClient, OutreachRequestFailed, OutreachUnreachable
@@ -372,3 +372,12 @@ async def test_run_counts_an_html_200_as_failed_and_sends_it_again(serve: Serve,
     assert sent == 3
     code, report = await run(tmp_path / "r2.json")
     assert len(server.requests) == 6  # nothing was recorded as accepted: every prospect is sent again
+
+
+def test_run_refuses_a_profile_with_plain_http_to_a_remote_host(tmp_path: Path) -> None:
+    profile = write_profile(tmp_path, "http://api.outreach.example/api/v2")
+    write_records(tmp_path / "in.jsonl", [record(1, first="Ann")])
+    done = run_cli(profile, env=cli_env(tmp_path / "data", TOKEN), timeout=60)
+    assert done.returncode == 2
+    assert "outreach.api_base" in done.stderr and "https://api.outreach.example/api/v2" in done.stderr
+    assert "outreach.token_url" in done.stderr  # write_profile puts the token endpoint on the same host
