@@ -335,6 +335,28 @@ async def test_a_refused_refresh_token_is_sent_once_for_all_workers(
                     "client_secret": "s3cret", "redirect_uri": "http://127.0.0.1:8765/callback"}
 
 
+async def test_concurrent_401s_share_one_refresh(serve: Serve, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUTREACH_CLIENT_SECRET", "s3cret")
+
+    async def mint(request: Request) -> bytes:
+        await asyncio.sleep(0.05)  # every worker is waiting on the refresh by now
+        body = {"access_token": f"a{len(server.requests)}", "refresh_token": f"r{len(server.requests)}",
+                "expires_in": 7200, "scope": "prospects.read+prospects.write"}
+        return http("200 OK", orjson.dumps(body), "application/json")
+
+    server = await serve(mint)
+    place = TokenPlace(StoreKey(str(tmp_path / "p.toml")), "outreach-tui login p.toml")
+    store = TokenStore(FileBackend(tmp_path / "tokens"), tmp_path / "tokens")
+    now = time.time()
+    store.save(place.key, TokenRecord("stale", "r0", now + 3600, now - 120, ["prospects.all"], "u@x.io"))
+    source = OAuthTokenSource(settings_for(server), place, store, mint_interval=0)
+    tokens = await asyncio.gather(*(source.refresh_after_401("stale") for _ in range(6)))
+    assert tokens == ["a1"] * 6 and len(server.requests) == 1
+    saved = store.load(place.key)
+    assert saved is not None and saved.refresh_token == "r1" and saved.scopes == ["prospects.read", "prospects.write"]
+
+
 # -- plain http only to loopback ------------------------------------------------------------------------------
 @pytest.mark.parametrize("key", ["api_base", "authorize_url", "token_url"])
 def test_plain_http_to_a_remote_host_is_refused(key: str) -> None:
