@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import tomli_w
-from pydantic import Field, PrivateAttr, StrictInt, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, StrictInt, ValidationError, field_validator, model_validator
 
 from outreach_tui.governance import Governance, Violation, find_violations, governance_warnings
 from outreach_tui.profile_base import Problem, ProfileError, StrictModel, capped, secret_problems
@@ -32,6 +32,8 @@ from outreach_tui.profile_checks import (
     target_problem,
     target_problems,
 )
+from outreach_tui.outreach.settings import OutreachSettings
+from outreach_tui.outreach.tokens import TokenPlace, key_for
 
 __all__ = ["IDENTITY_TARGET", "STATUSES", "Alerts", "Destination", "ExportSettings", "Governance", "Identity",
            "MappingRow", "OutreachSettings", "Problem", "Profile", "ProfileError", "Segment", "Source",
@@ -52,22 +54,6 @@ def _dotted_path(value: str | None) -> str | None:
 class Destination(_Strict):
     name: str = Field(min_length=1, max_length=200)
     description: str = ""
-
-
-class OutreachSettings(_Strict):
-    api_base: str = "https://api.outreach.io/api/v2"
-    authorize_url: str = "https://api.outreach.io/oauth/authorize"
-    token_url: str = "https://api.outreach.io/oauth/token"
-    client_id: str = ""
-    redirect_uri: str = "http://127.0.0.1:0/callback"
-    scopes: list[str] = Field(default_factory=lambda: ["prospects.read", "prospects.write"])
-
-    @field_validator("api_base", "authorize_url", "token_url", "redirect_uri")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("https://", "http://")):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/") if value.count("/") > 2 else value
 
 
 class Source(_Strict):
@@ -198,6 +184,12 @@ class Profile(_Strict):
         if not source.is_absolute() and self._path is not None:
             source = self._path.parent / source
         return source
+
+    def token_place(self) -> TokenPlace:
+        """Where this profile's tokens are stored, and the ``login`` command that fills them (for messages)."""
+        draft = key_for(None, self.destination.name) if self._path is not None else None
+        hint = f"outreach-tui login {self._path if self._path is not None else 'PROFILE.toml'}"
+        return TokenPlace(key_for(self._path, self.destination.name), hint, draft)
 
     def field_origin(self, target: str) -> str | None:
         """Which mapping row or segment writes ``target``: for diagnostics and hints."""
@@ -346,7 +338,7 @@ def _build(data: dict[str, Any], path: Path | None) -> Profile:
     return profile
 
 
-_Model = TypeVar("_Model", bound=StrictModel)
+_Model = TypeVar("_Model", bound=BaseModel)
 
 
 def _problems_of_valid_parts(data: dict[str, Any], path: Path | None) -> list[Problem]:

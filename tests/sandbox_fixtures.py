@@ -54,4 +54,6 @@ def signin_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     data = tmp_path / "data"
     monkeypatch.setenv(DATA_DIR_ENV, str(data))
     monkeypatch.setenv(STORE_ENV, "file")
+    for name in ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN", "OUTREACH_CLIENT_SECRET"):
+        monkeypatch.delenv(name, raising=False)
     return data

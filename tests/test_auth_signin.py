@@ -7,6 +7,7 @@ import asyncio
 import logging
 import socket
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -14,23 +15,37 @@ import pytest
 from test_auth_support import (
     make_profile,
     redirect_after_login,
+    settings_and_place,
     sign_in_over_http,
+    source_for,
     token_file,
 )
 
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.auth import CallbackServer, SignInError, SignInTimeout
 from outreach_tui.outreach.credentials import AuthRequired
+from outreach_tui.outreach.scopes import missing_scopes
+from outreach_tui.outreach.token_endpoint import oauth_client
 from outreach_tui.outreach.tokens import default_store
 from outreach_tui.profile import Profile
 from outreach_tui.sandbox import Sandbox
 
+Bound = list[tuple[str, int, int]]  # (host, port, address family) of each listening socket
 
-async def _signed_in(profile: Profile, servers: list[CallbackServer] | None = None) -> auth.SignInResult:
+
+def listening(into: Bound) -> Callable[[CallbackServer], None]:
+    """An ``on_server`` hook noting where the callback server listens, while it listens."""
+    def note(server: CallbackServer) -> None:
+        assert server.server is not None
+        into.extend((str(s.getsockname()[0]), int(s.getsockname()[1]), int(s.family)) for s in server.server.sockets)
+    return note
+
+
+async def _signed_in(profile: Profile, bound: Bound | None = None) -> auth.SignInResult:
     """Run sign_in and complete it over HTTP as soon as the URL is known."""
     url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(auth.sign_in(profile, open_browser=url.set_result, timeout=10,
-                                            on_server=servers.append if servers is not None else None))
+    task = asyncio.create_task(auth.sign_in(*settings_and_place(profile), open_browser=url.set_result, timeout=10,
+                                            on_server=listening(bound) if bound is not None else None))
     callback = await sign_in_over_http(await asyncio.wait_for(url, 5))
     assert callback.status_code == 200 and "You can close this tab" in callback.text
     return await asyncio.wait_for(task, 10)
@@ -50,26 +65,26 @@ async def test_sign_in_stores_token_in_a_0600_file_and_token_source_returns_it(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
-    token = await auth.token_source_for(profile).access_token()
+    token = await source_for(profile).access_token()
     assert token and token in path.read_text()
     async with httpx.AsyncClient() as client:
         answer = await client.get(auth_sandbox.api_base, headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200
-    assert await auth.whoami(profile) == {"user": "demo@example.com",
+    assert await auth.whoami(*settings_and_place(profile)) == {"user": "demo@example.com",
                                           "scopes": ["prospects.read", "prospects.write", "users.read"]}
-    assert auth.logout(profile) is True
-    assert not path.exists() and auth.logout(profile) is False
+    assert auth.logout(profile.token_place()) is True
+    assert not path.exists() and auth.logout(profile.token_place()) is False
     with pytest.raises(AuthRequired, match="outreach-tui login"):
-        await auth.token_source_for(profile).access_token()
+        await source_for(profile).access_token()
 
 
 async def test_callback_server_binds_loopback_only(tmp_path: Path, auth_sandbox: Sandbox,
                                                    signin_env: Path) -> None:
-    servers: list[CallbackServer] = []
-    await _signed_in(make_profile(tmp_path, auth_sandbox), servers)
-    host, port = servers[0].bound_address
+    bound: Bound = []
+    await _signed_in(make_profile(tmp_path, auth_sandbox), bound)
+    host, port, _ = bound[0]
     assert host == "127.0.0.1" and port > 0
-    assert servers[0].socket_families == [socket.AF_INET]
+    assert [family for _, _, family in bound] == [socket.AF_INET]
     # The address is closed once sign-in finished.
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
@@ -78,11 +93,11 @@ async def test_callback_server_binds_loopback_only(tmp_path: Path, auth_sandbox:
 async def test_callback_server_unreachable_from_other_addresses(tmp_path: Path, auth_sandbox: Sandbox,
                                                                 signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
-    servers: list[CallbackServer] = []
-    task = asyncio.create_task(auth.sign_in(profile, timeout=10, on_server=servers.append))
-    while not servers:
+    bound: Bound = []
+    task = asyncio.create_task(auth.sign_in(*settings_and_place(profile), timeout=10, on_server=listening(bound)))
+    while not bound:
         await asyncio.sleep(0.01)
-    _, port = servers[0].bound_address
+    port = bound[0][1]
     others = {str(info[4][0]) for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
     others = {address for address in others if not address.startswith("127.")}
     others.add("127.0.0.2")  # reachable on Linux loopback; answers only if the server bound 0.0.0.0
@@ -98,7 +113,7 @@ async def test_state_mismatch_is_rejected_and_the_real_callback_still_works(
         tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     url: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(auth.sign_in(profile, open_browser=url.set_result, timeout=10))
+    task = asyncio.create_task(auth.sign_in(*settings_and_place(profile), open_browser=url.set_result, timeout=10))
     location = await redirect_after_login(await asyncio.wait_for(url, 5))
     forged = location.replace("state=", "state=forged")
     async with httpx.AsyncClient() as client:
@@ -112,49 +127,52 @@ async def test_state_mismatch_is_rejected_and_the_real_callback_still_works(
 async def test_pasted_redirect_with_wrong_state_is_rejected(tmp_path: Path, auth_sandbox: Sandbox,
                                                             signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
-    pending = auth.begin_paste_sign_in(profile)
+    pending = auth.begin_paste_sign_in(profile.outreach)
     location = await redirect_after_login(pending.authorize_url)
     with pytest.raises(SignInError, match="state mismatch"):
-        await auth.complete_sign_in_from_redirect(profile, location.replace("state=", "state=x"), pending)
+        forged = location.replace("state=", "state=x")
+        await auth.complete_sign_in_from_redirect(*settings_and_place(profile), forged, pending)
     assert not (signin_env / "tokens").exists() or not list((signin_env / "tokens").glob("*.json"))
-    result = await auth.complete_sign_in_from_redirect(profile, location, pending)
+    result = await auth.complete_sign_in_from_redirect(*settings_and_place(profile), location, pending)
     assert result.user == "demo@example.com"
 
 
 async def test_wrong_pkce_verifier_is_rejected_by_the_sandbox(tmp_path: Path, auth_sandbox: Sandbox,
                                                              signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
-    pending = auth.begin_paste_sign_in(profile)
+    pending = auth.begin_paste_sign_in(profile.outreach)
     assert "code_challenge_method=S256" in pending.authorize_url
     location = await redirect_after_login(pending.authorize_url)
     verifier = pending.code_verifier
-    pending.code_verifier = auth.begin_sign_in(profile).code_verifier  # someone else's verifier
+    pending.code_verifier = auth.begin_sign_in(profile.outreach).code_verifier  # someone else's verifier
     with pytest.raises(SignInError, match="PKCE") as caught:
-        await auth.complete_sign_in_from_redirect(profile, location, pending)
+        await auth.complete_sign_in_from_redirect(*settings_and_place(profile), location, pending)
     assert verifier not in str(caught.value) and pending.code_verifier not in str(caught.value)
-    assert default_store().load(auth.store_key(profile)) is None
+    assert default_store().load(profile.token_place().key) is None
     assert auth_sandbox.stats.count("POST", "/oauth/token", 400) == 1
 
 
 async def test_sign_in_times_out_with_a_clear_message(tmp_path: Path, auth_sandbox: Sandbox,
                                                       signin_env: Path) -> None:
-    servers: list[CallbackServer] = []
+    bound: Bound = []
     with pytest.raises(SignInTimeout, match="No sign-in arrived within 1 s"):
-        await auth.sign_in(make_profile(tmp_path, auth_sandbox), timeout=0.2, on_server=servers.append)
-    _, port = servers[0].bound_address
+        profile = make_profile(tmp_path, auth_sandbox)
+        await auth.sign_in(*settings_and_place(profile), timeout=0.2, on_server=listening(bound))
+    port = bound[0][1]
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
 
 
 async def test_sign_in_is_cancellable(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:
-    servers: list[CallbackServer] = []
-    task = asyncio.create_task(auth.sign_in(make_profile(tmp_path, auth_sandbox), on_server=servers.append))
-    while not servers:
+    bound: Bound = []
+    profile = make_profile(tmp_path, auth_sandbox)
+    task = asyncio.create_task(auth.sign_in(*settings_and_place(profile), on_server=listening(bound)))
+    while not bound:
         await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    _, port = servers[0].bound_address
+    port = bound[0][1]
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
 
@@ -165,21 +183,22 @@ async def test_fixed_redirect_port_from_the_profile_is_used(tmp_path: Path, auth
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     profile = make_profile(tmp_path, auth_sandbox, redirect_uri=f"http://127.0.0.1:{port}/oauth/done")
-    servers: list[CallbackServer] = []
-    result = await _signed_in(profile, servers)
-    assert servers[0].bound_address == ("127.0.0.1", port) and result.user == "demo@example.com"
+    bound: Bound = []
+    result = await _signed_in(profile, bound)
+    assert bound[0][:2] == ("127.0.0.1", port)
+    assert result.user == "demo@example.com"
 
 
 def test_missing_scopes_reports_what_the_profile_needs(tmp_path: Path, auth_sandbox: Sandbox) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
-    assert auth.missing_scopes(profile, ["prospects.write"]) == ["prospects.read", "users.read"]
-    assert auth.missing_scopes(profile, ["prospects.all", "users.read"]) == []
+    assert missing_scopes(profile.outreach.scopes, ["prospects.write"]) == ["prospects.read", "users.read"]
+    assert missing_scopes(profile.outreach.scopes, ["prospects.all", "users.read"]) == []
 
 
 def test_non_loopback_redirect_uri_is_refused(tmp_path: Path, auth_sandbox: Sandbox) -> None:
     profile = make_profile(tmp_path, auth_sandbox, redirect_uri="http://0.0.0.0:8400/callback")
     with pytest.raises(SignInError, match="loopback"):
-        auth.begin_paste_sign_in(profile)
+        auth.begin_paste_sign_in(profile.outreach)
 
 
 async def test_no_token_in_logs_or_messages_over_a_whole_session(
@@ -189,14 +208,14 @@ async def test_no_token_in_logs_or_messages_over_a_whole_session(
     profile = make_profile(tmp_path, auth_sandbox)
     result = await _signed_in(profile)
     messages = [repr(result)]
-    store, key = default_store(), auth.store_key(profile)
+    store, key = default_store(), profile.token_place().key
     seen = [store.load(key)]
     auth_sandbox.expire_all_tokens()
-    source = auth.token_source_for(profile, mint_interval=0)
+    source = source_for(profile, mint_interval=0)
     await source.refresh_after_401(seen[0].access_token)  # type: ignore[union-attr]
     seen.append(store.load(key))
     messages.append(repr(source))
-    messages.append(repr(await auth.whoami(profile)))
+    messages.append(repr(await auth.whoami(*settings_and_place(profile))))
     auth_sandbox.expire_all_tokens()
     spent = seen[-1]
     assert spent is not None
@@ -205,11 +224,11 @@ async def test_no_token_in_logs_or_messages_over_a_whole_session(
             "grant_type": "refresh_token", "refresh_token": spent.refresh_token,
             "client_id": "outreach-tui-sandbox", "client_secret": "sandbox-secret"})
     with pytest.raises(AuthRequired) as caught:
-        await auth.token_source_for(profile, mint_interval=0).refresh_after_401(spent.access_token)
+        await source_for(profile, mint_interval=0).refresh_after_401(spent.access_token)
     messages.append(str(caught.value))
     monkeypatch.setenv("OUTREACH_ACCESS_TOKEN", spent.access_token)
     with pytest.raises(AuthRequired) as caught:
-        await auth.whoami(profile)
+        await auth.whoami(*settings_and_place(profile))
     messages.append(str(caught.value))
 
     secrets = {t for record in seen if record for t in (record.access_token, record.refresh_token) if t}
@@ -222,6 +241,6 @@ async def test_no_token_in_logs_or_messages_over_a_whole_session(
 async def test_tls_verification_stays_on() -> None:
     import ssl
 
-    async with auth._client() as client:
+    async with oauth_client() as client:
         context = client._transport._pool._ssl_context  # type: ignore[attr-defined]
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

@@ -12,6 +12,10 @@ from typing import Any
 
 import httpx
 
+from outreach_tui.outreach.credentials import TokenSource
+from outreach_tui.outreach.settings import OutreachSettings
+from outreach_tui.outreach.token_source import token_source_for
+from outreach_tui.outreach.tokens import TokenPlace
 from outreach_tui.profile import Profile, profile_from_dict, save_profile
 from outreach_tui.sandbox import Sandbox, SandboxConfig
 
@@ -33,6 +37,15 @@ def make_profile(directory: Path, sandbox: Sandbox, **outreach: Any) -> Profile:
                                  "source": {"path": "people.jsonl"}})
     save_profile(profile, directory / "profile.toml")
     return profile
+
+
+def source_for(profile: Profile, **options: Any) -> TokenSource:
+    """The token source a run of ``profile`` uses (what the engine builds from the profile)."""
+    return token_source_for(profile.outreach, profile.token_place(), **options)
+
+
+def settings_and_place(profile: Profile) -> tuple[OutreachSettings, TokenPlace]:
+    return profile.outreach, profile.token_place()
 
 
 def _session(page: str) -> str:

@@ -66,6 +66,8 @@ async def test_paced_burst_fills_every_window_without_429(sandbox_factory: Calla
     assert all(count == 20 for count in counts[1:-1]), counts  # every window in between is used fully
     assert len(windows) <= 4  # 60 requests = 3 full windows, plus the partial one we started in
     assert elapsed <= 2 * len(windows) + 1.0
+    # 60 requests against 20 per window must wait for a reset at least twice: each wait is announced
+    assert throttles, "the limiter never announced waiting for the window to reset"
     assert all("rate limit reached" in reason or "429" in reason for reason in throttles)
     assert client.requests_sent == 60 + client.rate_limited
 

@@ -32,9 +32,9 @@ from test_run_support import (
 
 from outreach_tui.export.events import Event, Progress, Retrying
 from outreach_tui.export.runner import ExportRunner, RunOptions
-from outreach_tui.outreach.auth import token_source_for
 from outreach_tui.outreach.credentials import StaticTokenSource
 from outreach_tui.outreach.retry import RetryPolicy
+from outreach_tui.outreach.token_source import token_source_for
 from outreach_tui.profile import load_profile
 from outreach_tui.sandbox import Sandbox
 
@@ -105,7 +105,8 @@ def test_fault_drill_5xx_drops_and_expired_tokens_still_activate_everything(
             sb.expire_all_tokens()
             expired.append(event.counts.activated)
 
-    runner = ExportRunner(profile, RunOptions(state_path=tmp_path / "s.sqlite3"), token_source_for(profile),
+    runner = ExportRunner(profile, RunOptions(state_path=tmp_path / "s.sqlite3"),
+                          token_source_for(profile.outreach, profile.token_place()),
                           expire_midway, retry=RetryPolicy(base_delay=0.02, max_delay=0.5))
     finished = asyncio.run(runner.run())
 

@@ -16,6 +16,8 @@ import pytest
 from test_auth_support import (
     make_profile,
     redirect_after_login,
+    settings_and_place,
+    source_for,
     token_file,
 )
 
@@ -37,7 +39,8 @@ async def test_sign_in_in_headless_chromium_stores_the_token(tmp_path: Path, aut
 
     profile = make_profile(tmp_path, auth_sandbox)
     opened: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-    sign_in = asyncio.create_task(auth.sign_in(profile, open_browser=opened.set_result, timeout=60))
+    sign_in = asyncio.create_task(auth.sign_in(*settings_and_place(profile), open_browser=opened.set_result,
+                                               timeout=60))
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -56,7 +59,7 @@ async def test_sign_in_in_headless_chromium_stores_the_token(tmp_path: Path, aut
     assert result.user == "demo@example.com" and result.missing_scopes == []
     path = token_file(signin_env)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    token = await auth.token_source_for(profile).access_token()  # what a following --run uses
+    token = await source_for(profile).access_token()  # what a following --run uses
     assert token in path.read_text()
     async with httpx.AsyncClient() as client:
         info = await client.get(auth_sandbox.api_base, headers={"Authorization": f"Bearer {token}"})
@@ -132,7 +135,7 @@ async def test_no_browser_login_reads_the_pasted_redirect(tmp_path: Path, auth_s
     _, err = process.communicate(location + "\n", timeout=30)
     assert process.returncode == 0, err
     assert "Signed in as demo@example.com" in err and "prospects.write" in err and "(0600)" in err
-    token = await auth.token_source_for(profile).access_token()
+    token = await source_for(profile).access_token()
     assert token not in err
     logout = subprocess.run([*OUTREACH_TUI, "logout", str(profile.path)], capture_output=True, text=True,
                             env=os.environ.copy(), timeout=30)

@@ -21,13 +21,14 @@ import pytest
 from keyring.backend import KeyringBackend
 from test_auth_support import (
     make_profile,
+    source_for,
     start,
     token_file,
 )
 
 from outreach_tui.outreach import auth, tokens
-from outreach_tui.outreach.auth import OAuthTokenSource
 from outreach_tui.outreach.credentials import AuthRequired, StaticTokenSource
+from outreach_tui.outreach.token_source import OAuthTokenSource
 from outreach_tui.outreach.tokens import TokenRecord, default_store
 from outreach_tui.profile import Profile
 from outreach_tui.sandbox import Sandbox
@@ -38,7 +39,7 @@ USER = "demo@example.com"
 def seed(profile: Profile, sandbox: Sandbox, **issue: Any) -> dict[str, Any]:
     """Store a freshly issued sandbox token for the profile, as `login` would."""
     body = sandbox.issue_token(**issue)
-    default_store().save(auth.store_key(profile), TokenRecord.from_token_response(body, user=USER))
+    default_store().save(profile.token_place().key, TokenRecord.from_token_response(body, user=USER))
     return body
 
 
@@ -130,7 +131,7 @@ async def test_stored_token_is_used_without_minting(tmp_path: Path, auth_sandbox
     profile = make_profile(tmp_path, auth_sandbox)
     body = seed(profile, auth_sandbox)
     mints = auth_sandbox.stats.token_mints
-    assert await auth.token_source_for(profile).access_token() == body["access_token"]
+    assert await source_for(profile).access_token() == body["access_token"]
     assert auth_sandbox.stats.token_mints == mints
 
 
@@ -139,10 +140,10 @@ async def test_refresh_rotation_is_persisted_and_the_old_refresh_token_never_reu
     profile = make_profile(tmp_path, auth_sandbox)
     first = seed(profile, auth_sandbox)
     auth_sandbox.expire_all_tokens()
-    source = auth.token_source_for(profile, mint_interval=0)
+    source = source_for(profile, mint_interval=0)
     second = await source.refresh_after_401(first["access_token"])
     assert second != first["access_token"] and await accepted(auth_sandbox, second)
-    stored = default_store().load(auth.store_key(profile))
+    stored = default_store().load(profile.token_place().key)
     assert stored is not None and stored.access_token == second
     assert stored.refresh_token not in (None, first["refresh_token"])
     assert first["refresh_token"] not in token_file(signin_env).read_text()
@@ -159,12 +160,12 @@ async def test_expiring_token_is_refreshed_ahead_of_time(tmp_path: Path, auth_sa
     profile = make_profile(tmp_path, auth_sandbox)
     body = seed(profile, auth_sandbox, ttl=5)  # within the refresh margin (a tenth of its life is left)
     store = default_store()
-    record = store.load(auth.store_key(profile))
+    record = store.load(profile.token_place().key)
     assert record is not None
     record.minted_at -= 100  # minted long ago, expires in ~0.4 s: the margin has been reached
     record.expires_at = time.time() + 0.4
-    store.save(auth.store_key(profile), record)
-    token = await auth.token_source_for(profile, mint_interval=0).access_token()
+    store.save(profile.token_place().key, record)
+    token = await source_for(profile, mint_interval=0).access_token()
     assert token != body["access_token"] and await accepted(auth_sandbox, token)
 
 
@@ -174,9 +175,9 @@ async def test_the_mint_throttle_is_respected_locally(tmp_path: Path, auth_sandb
     body = seed(profile, auth_sandbox, ttl=5)
     mints = auth_sandbox.stats.token_mints
     # Inside the refresh margin but minted less than 60 s ago: keep using the valid token, mint nothing.
-    assert await auth.token_source_for(profile).access_token() == body["access_token"]
+    assert await source_for(profile).access_token() == body["access_token"]
     # After a 401, the refresh waits for the (here 0.3 s) throttle instead of minting at once.
-    source = auth.token_source_for(profile, mint_interval=0.3)
+    source = source_for(profile, mint_interval=0.3)
     started = time.monotonic()
     await source.refresh_after_401(body["access_token"])
     assert time.monotonic() - started >= 0.25 and auth_sandbox.stats.token_mints == mints + 1
@@ -187,7 +188,7 @@ async def test_429_retry_later_waits_then_succeeds(tmp_path: Path, signin_env: P
     try:
         profile = make_profile(tmp_path, sandbox)
         first = seed(profile, sandbox)
-        source = auth.token_source_for(profile, mint_interval=0)  # our bookkeeping lets the 2nd mint go early
+        source = source_for(profile, mint_interval=0)  # our bookkeeping lets the 2nd mint go early
         second = await source.refresh_after_401(first["access_token"])
         third = await source.refresh_after_401(second)  # the sandbox answers 429 "Retry later" first
         assert sandbox.stats.count("POST", "/oauth/token", 429) >= 1
@@ -206,7 +207,7 @@ async def test_invalid_grant_requires_login_and_leaks_no_token(tmp_path: Path, a
     assert await refresh_with(auth_sandbox, body["refresh_token"]) == 200  # someone used it: now dead
     auth_sandbox.expire_all_tokens()
     with pytest.raises(AuthRequired, match=r"run: outreach-tui login .*profile\.toml") as caught:
-        await auth.token_source_for(profile, mint_interval=0).refresh_after_401(body["access_token"])
+        await source_for(profile, mint_interval=0).refresh_after_401(body["access_token"])
     for secret in (body["access_token"], body["refresh_token"], "sandbox-secret"):
         assert secret not in str(caught.value) and secret not in repr(caught.value)
         assert secret not in caplog.text
@@ -219,10 +220,10 @@ async def test_two_processes_refreshing_at_once_mint_one_token(tmp_path: Path, a
     auth_sandbox.expire_all_tokens()
     script = textwrap.dedent("""
         import asyncio, hashlib, sys
-        from outreach_tui.outreach import auth
+        from outreach_tui.outreach.token_source import token_source_for
         from outreach_tui.profile import load_profile
         profile = load_profile(sys.argv[1])
-        source = auth.token_source_for(profile, mint_interval=0)
+        source = token_source_for(profile.outreach, profile.token_place(), mint_interval=0)
         print("ready", flush=True)
         sys.stdin.readline()  # start together
         token = asyncio.run(source.refresh_after_401(sys.argv[2]))
@@ -249,7 +250,7 @@ async def test_two_processes_refreshing_at_once_mint_one_token(tmp_path: Path, a
 async def test_env_access_token_alone_is_static(tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OUTREACH_ACCESS_TOKEN", "env-access")
-    source = auth.token_source_for(make_profile(tmp_path, auth_sandbox))
+    source = source_for(make_profile(tmp_path, auth_sandbox))
     assert isinstance(source, StaticTokenSource) and await source.access_token() == "env-access"
     with pytest.raises(AuthRequired, match="outreach-tui login") as caught:
         await source.refresh_after_401("env-access")
@@ -262,12 +263,12 @@ async def test_env_refresh_token_chain_continues_across_runs(tmp_path: Path, aut
     profile = make_profile(tmp_path, auth_sandbox)
     body = auth_sandbox.issue_token()
     monkeypatch.setenv("OUTREACH_REFRESH_TOKEN", body["refresh_token"])
-    first_run = auth.token_source_for(profile, mint_interval=0)
+    first_run = source_for(profile, mint_interval=0)
     assert isinstance(first_run, OAuthTokenSource)
     token = await first_run.access_token()  # no env access token: refresh at once
     assert await accepted(auth_sandbox, token)
     auth_sandbox.expire_all_tokens()
-    second_run = auth.token_source_for(profile, mint_interval=0)  # same (now spent) env refresh token
+    second_run = source_for(profile, mint_interval=0)  # same (now spent) env refresh token
     fresh = await second_run.refresh_after_401(token)
     assert fresh != token and await accepted(auth_sandbox, fresh)
     assert body["refresh_token"] not in token_file(signin_env).read_text()
@@ -281,7 +282,7 @@ async def test_env_client_secret_is_used(tmp_path: Path, auth_sandbox: Sandbox, 
     body = seed(profile, auth_sandbox)
     auth_sandbox.expire_all_tokens()
     monkeypatch.setenv("OUTREACH_CLIENT_SECRET", "wrong-secret")
-    source = auth.token_source_for(profile, mint_interval=0)
+    source = source_for(profile, mint_interval=0)
     with pytest.raises(AuthRequired, match="client credentials") as caught:
         await source.refresh_after_401(body["access_token"])
     assert "wrong-secret" not in str(caught.value)
@@ -293,7 +294,7 @@ async def test_concurrent_refreshes_in_one_process_mint_once(tmp_path: Path, aut
     body = seed(profile, auth_sandbox)
     auth_sandbox.expire_all_tokens()
     mints = auth_sandbox.stats.token_mints
-    sources = [auth.token_source_for(profile, mint_interval=0) for _ in range(2)]
+    sources = [source_for(profile, mint_interval=0) for _ in range(2)]
     fresh = await asyncio.gather(*(sources[i % 2].refresh_after_401(body["access_token"]) for i in range(6)))
     assert len(set(fresh)) == 1 and auth_sandbox.stats.token_mints == mints + 1
 
@@ -304,10 +305,10 @@ async def test_env_refresh_chain_never_replaces_the_signed_in_user(tmp_path: Pat
     profile = make_profile(tmp_path, auth_sandbox)
     signed_in = seed(profile, auth_sandbox)
     monkeypatch.setenv("OUTREACH_REFRESH_TOKEN", auth_sandbox.issue_token()["refresh_token"])
-    env_token = await auth.token_source_for(profile, mint_interval=0).access_token()
+    env_token = await source_for(profile, mint_interval=0).access_token()
     monkeypatch.delenv("OUTREACH_REFRESH_TOKEN")
     assert env_token != signed_in["access_token"]
-    assert await auth.token_source_for(profile).access_token() == signed_in["access_token"]
+    assert await source_for(profile).access_token() == signed_in["access_token"]
 
 
 async def test_tokens_from_before_the_profile_was_saved_are_found(tmp_path: Path, auth_sandbox: Sandbox,
@@ -316,10 +317,10 @@ async def test_tokens_from_before_the_profile_was_saved_are_found(tmp_path: Path
     body = auth_sandbox.issue_token()
     unsaved = tokens.key_for(None, profile.destination.name)  # the wizard signs in, then saves the file
     default_store().save(unsaved, TokenRecord.from_token_response(body, user=USER))
-    assert await auth.token_source_for(profile).access_token() == body["access_token"]
-    assert default_store().load(auth.store_key(profile)) is not None
+    assert await source_for(profile).access_token() == body["access_token"]
+    assert default_store().load(profile.token_place().key) is not None
     assert default_store().load(unsaved) is None  # moved, not copied: a secret is kept in one place
-    assert auth.logout(profile)
+    assert auth.logout(profile.token_place())
 
 
 def test_adopting_tokens_never_overwrites_and_moves_only_from_a_draft(tmp_path: Path, signin_env: Path) -> None:

@@ -57,12 +57,13 @@ def _show_url(url: str) -> None:
 
 async def _browser_login(profile: Profile, timeout: float) -> auth.SignInResult:
     _say("Waiting for the sign-in to finish in the browser (Ctrl+C to cancel)...")
-    return await auth.sign_in(profile, open_browser=_open_in_background, on_url=_show_url, timeout=timeout)
+    return await auth.sign_in(profile.outreach, profile.token_place(), open_browser=_open_in_background,
+                              on_url=_show_url, timeout=timeout)
 
 
 def _paste_login(profile: Profile) -> auth.SignInResult:
-    auth.client_secret_for(profile)  # fail before the user signs in if there is no client secret
-    pending = auth.begin_paste_sign_in(profile)
+    auth.client_secret_for(profile.outreach)  # fail before the user signs in if there is no client secret
+    pending = auth.begin_paste_sign_in(profile.outreach)
     _say("Open this address in any browser and sign in to Outreach:\n\n"
          f"  {pending.authorize_url}\n\n"
          f"The browser then goes to {pending.redirect_uri}?code=... (it may say it cannot connect).")
@@ -70,7 +71,7 @@ def _paste_login(profile: Profile) -> auth.SignInResult:
     pasted = sys.stdin.readline().strip()
     if not pasted:
         raise auth.SignInError("No address was pasted; run the login again")
-    return asyncio.run(auth.complete_sign_in_from_redirect(profile, pasted, pending))
+    return asyncio.run(auth.complete_sign_in_from_redirect(profile.outreach, profile.token_place(), pasted, pending))
 
 
 def _report(profile: Profile, result: auth.SignInResult) -> int:
@@ -86,7 +87,7 @@ def _report(profile: Profile, result: auth.SignInResult) -> int:
              "To re-consent: make sure the Outreach app "
              f"(client id '{profile.outreach.client_id}') is allowed these scopes and that "
              "outreach.scopes in the profile lists them, then run "
-             f"{auth.login_hint(profile)} again and approve every requested scope.")
+             f"{profile.token_place().login_hint} again and approve every requested scope.")
         return ExitCode.AUTH
     return ExitCode.OK
 
@@ -113,7 +114,7 @@ def run_logout(args: argparse.Namespace) -> int:
     profile = _load(args.profile)
     if profile is None:
         return ExitCode.USAGE
-    if auth.logout(profile):
+    if auth.logout(profile.token_place()):
         _say(f"Signed out: forgot the saved Outreach tokens of {profile.path}.")
     else:
         _say(f"No saved Outreach tokens for {profile.path}; nothing to forget.")

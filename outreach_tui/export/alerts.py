@@ -75,12 +75,14 @@ class AlertSender:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, body: dict[str, Any]) -> None:
-        import httpx  # here: most runs send no alert, and httpx is a tenth of a second of start-up
+        # imported here: most runs send no alert, and httpx is a tenth of a second of start-up
+        from outreach_tui.outreach.http import Timeouts, make_client
 
         url = self._settings.webhook
         assert url is not None
+        timeouts = Timeouts(connect=POST_TIMEOUT, read=POST_TIMEOUT, write=POST_TIMEOUT, total=POST_TIMEOUT)
         try:
-            async with httpx.AsyncClient(timeout=POST_TIMEOUT) as client:
+            async with make_client(timeouts=timeouts) as client, asyncio.timeout(timeouts.total):
                 response = await client.post(url, json=body)
             if response.is_success:
                 self.sent += 1

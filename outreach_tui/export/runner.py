@@ -510,14 +510,15 @@ class ExportRunner:
         limiter.on_resume = self._on_resume
         self._client = OutreachClient(self.profile.outreach.api_base, tokens, limiter=limiter,
                                       retry=self._retry or RetryPolicy(),
-                                      concurrency=self.profile.export.concurrency, on_retry=self._on_retry)
+                                      concurrency=self.profile.export.concurrency, on_retry=self._on_retry,
+                                      login_hint=self.profile.token_place().login_hint)
         return self._client
 
     def _default_tokens(self) -> TokenSource:
-        from outreach_tui.outreach.auth import token_source_for
+        from outreach_tui.outreach.token_source import token_source_for
 
         try:
-            return token_source_for(self.profile)
+            return token_source_for(self.profile.outreach, self.profile.token_place())
         except AuthRequired as exc:
             raise RunStopped(EXIT_AUTH, str(exc)) from None
 

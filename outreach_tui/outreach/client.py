@@ -1,8 +1,9 @@
-"""The Outreach API client: one keep-alive HTTP/1.1 connection pool (``transport.py``), JSON:API bodies,
-pacing, retries.
+"""The Outreach API client: JSON:API bodies over one ``httpx.AsyncClient`` (``http.py``), pacing, retries.
 
 Every request goes through the one rate limiter and the one retry policy; every error body goes through the
-one parser (``errors.py``). Tokens come from a ``TokenSource``; they never appear in messages or exceptions.
+one parser (``errors.py``). Tokens come from a ``TokenSource``; they never appear in messages or exceptions,
+and they only go to the configured ``api_base`` origin (paging links elsewhere are refused, redirects are
+never followed).
 """
 
 from __future__ import annotations
@@ -11,18 +12,26 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import metadata
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NoReturn
 
 import httpx
 import orjson
 
+from outreach_tui.outreach.answers import (
+    custom_fields_from_types,
+    describe,
+    errors_of,
+    origin,
+    prospect_resource,
+    retry_after_seconds,
+    scope_message,
+    without_query,
+)
 from outreach_tui.outreach.credentials import AuthRequired, ScopeMissing, TokenSource
 from outreach_tui.outreach.errors import ApiError, connection_error, parse_errors
+from outreach_tui.outreach.http import DEFAULT_TIMEOUTS, Timeouts, make_client
 from outreach_tui.outreach.ratelimit import RateLimiter
 from outreach_tui.outreach.retry import RetryPolicy
-from outreach_tui.outreach.transport import IDEMPOTENT, KeepAliveTransport
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +39,16 @@ JSON_API = "application/vnd.api+json"
 MAX_RATE_LIMITED = 20  # 429s one request may meet before it fails (the limiter waits out each one)
 IDS_PER_QUERY = 100  # filter[id]=1,2,... stays well below URL length limits
 PAGE_SIZE = 100  # prospects per page of GET /prospects (links.next gives the rest)
-TIMEOUT = httpx.Timeout(30.0, connect=10.0, pool=None)  # waiting for a free pooled connection is fine
-KEEPALIVE_EXPIRY = 20.0  # seconds an idle connection is kept (servers and load balancers close them later)
 LOGIN_HINT = "outreach-tui login PROFILE.toml"
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)  # never reached the server
+# no answer at all: with nothing ever answered by this server, these mean it is unreachable, not one bad prospect
+NO_ANSWER_ERRORS = (*CONNECT_ERRORS, httpx.TimeoutException, TimeoutError)
 
 RetryCallback = Callable[[int, int, float, str], None]  # prospect id (0: not a prospect), attempt, delay, why
 
 
 class OutreachUnreachable(Exception):
-    """No connection to Outreach at all (DNS, refused, connect timeout) after every retry: exit code 4."""
+    """No answer from Outreach at all (DNS, refused, connect or answer timeout) after every retry: exit 4."""
 
 
 class OutreachRequestFailed(Exception):
@@ -92,6 +101,7 @@ class OutreachClient:
         retry: RetryPolicy,
         concurrency: int = 4,
         on_retry: RetryCallback | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         transport: httpx.AsyncBaseTransport | None = None,
         login_hint: str = LOGIN_HINT,
     ) -> None:
@@ -102,27 +112,20 @@ class OutreachClient:
         self.requests_sent = 0
         self.retries = 0
         self.rate_limited = 0
+        self.answers = 0  # HTTP answers received, of any status
+        self._silent_failures = 0  # attempts without any answer while the server has never answered
+        self._gave_up: str | None = None  # why Outreach counts as unreachable: every request fails at once
         self._tokens = tokens
         self._login_hint = login_hint
-        self._origin = _origin(self.api_base)
-        # our own lean keep-alive transport: httpx's default one (httpcore) costs about 1 ms of CPU per request,
-        # and httpx.AsyncClient's per-request work (merging URLs, headers and cookies, redirect and auth
-        # bookkeeping) another 0.1 ms, none of it needed here, so requests go straight to the transport.
-        # PATCH may be sent again when a pooled connection turns out closed before any answer: Outreach
-        # documents repeating it as safe. TLS verification is always on (the transport refuses otherwise);
-        # redirects are never followed (a redirect must not carry the bearer token elsewhere).
-        self._transport = transport or KeepAliveTransport(
-            max_connections=max(1, concurrency),
-            keepalive_expiry=KEEPALIVE_EXPIRY,
-            retry_methods=IDEMPOTENT | {"PATCH"},
+        self._origin = origin(self.api_base)
+        self._deadline = timeouts.total
+        # PATCH is safe to repeat (Outreach documents it), so a dropped connection is simply retried
+        self._http = make_client(
+            concurrency=concurrency,
+            timeouts=timeouts,
+            headers={"Accept": JSON_API},
+            transport=transport,
         )
-        self._timeouts = TIMEOUT.as_dict()
-        self._base_headers = [
-            (b"Accept", JSON_API.encode()),
-            (b"Accept-Encoding", b"gzip, deflate"),  # httpx decodes these
-            (b"User-Agent", _user_agent().encode()),
-        ]
-        self._headers_for: tuple[str, list[tuple[bytes, bytes]]] = ("", [])
 
     async def __aenter__(self) -> OutreachClient:
         return self
@@ -131,11 +134,14 @@ class OutreachClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        await self._http.aclose()
 
     # -- prospects ----------------------------------------------------------------------------------------
     async def patch_prospect(self, prospect_id: int, attributes: dict[str, Any]) -> PatchResult:
-        """PATCH one prospect's attributes; retried per policy; never raises for a per-prospect failure."""
+        """PATCH one prospect's attributes; retried per policy; never raises for a per-prospect failure.
+
+        Success means a 2xx answer that is this prospect's JSON:API resource; any other 2xx body (a proxy's
+        HTML page, another prospect) is a failure, so nothing unconfirmed is recorded as accepted."""
         body = orjson.dumps({"data": {"type": "prospect", "id": prospect_id, "attributes": attributes}})
         outcome = await self._request(
             "PATCH",
@@ -145,23 +151,13 @@ class OutreachClient:
             prospect_id=prospect_id,
         )
         response = outcome.response
-        if response is not None and response.is_success:
-            return PatchResult(
-                True,
-                response.status_code,
-                outcome.attempts,
-                [],
-                _attributes_of(response),
-                outcome.rate_limited,
-            )
-        return PatchResult(
-            False,
-            response.status_code if response is not None else None,
-            outcome.attempts,
-            outcome.errors,
-            None,
-            outcome.rate_limited,
-        )
+        status = response.status_code if response is not None else None
+        if response is None or not response.is_success:
+            return PatchResult(False, status, outcome.attempts, outcome.errors, None, outcome.rate_limited)
+        resource = prospect_resource(response, prospect_id)
+        if isinstance(resource, ApiError):
+            return PatchResult(False, status, outcome.attempts, [resource], None, outcome.rate_limited)
+        return PatchResult(True, status, outcome.attempts, [], resource, outcome.rate_limited)
 
     async def get_prospects(self, ids: list[int], fields: list[str] | None = None) -> dict[int, dict[str, Any]]:
         """The attributes of the given prospects that exist and are visible (missing ids are absent)."""
@@ -202,18 +198,21 @@ class OutreachClient:
         """Send until an answer is final: success, a non-retryable error, or retries exhausted.
 
         Every attempt passes the limiter. Raises AuthRequired (401 after one refresh), ScopeMissing (403
-        unauthorizedOauthScope) and OutreachUnreachable (no connection at all on any attempt)."""
+        unauthorizedOauthScope) and OutreachUnreachable (no answer at all on any attempt)."""
+        if origin(url) != self._origin:  # the bearer token goes to the configured server only
+            refused = ApiError("foreignHost", "Refused", "a request to another host than api_base", None)
+            raise OutreachRequestFailed(without_query(url), None, [refused])
         tries = _Tries()
         while True:
             try:
                 response = await self._attempt(method, url, content, params, tries)
-            except httpx.RequestError as exc:
+            except (httpx.RequestError, TimeoutError) as exc:
                 problem = self._after_request_error(exc, tries)
                 if problem is not None:
                     return _Outcome(None, tries.attempts, tries.rate_limited, [connection_error(problem)])
-                await self._pause(prospect_id, tries, self.retry.delay(tries.failures), _describe(exc))
+                await self._pause(prospect_id, tries, self.retry.delay(tries.failures), describe(exc))
                 continue
-            errors = [] if response.is_success else _errors_of(response)
+            errors = [] if response.is_success else errors_of(response)
             if response.is_success or not await self._should_resend(prospect_id, response, errors, scope, tries):
                 return _Outcome(response, tries.attempts, tries.rate_limited, errors)
 
@@ -227,6 +226,8 @@ class OutreachClient:
     ) -> httpx.Response:
         await self.limiter.acquire()
         try:
+            if self._gave_up is not None:  # decided while this task waited for the limiter
+                raise OutreachUnreachable(self._gave_up)
             # the token is taken after the limiter's wait (which may be long): the source refreshes ahead
             tries.token = tries.refreshed_token or await self._tokens.access_token()
             tries.attempts += 1
@@ -236,21 +237,44 @@ class OutreachClient:
             self.limiter.abandon()
             raise
         tries.only_connect_errors = False
+        self.answers += 1
         self.limiter.observe(response.status_code, response.headers, response.content)
         return response
 
-    def _after_request_error(self, exc: httpx.RequestError, tries: _Tries) -> str | None:
+    async def _send(
+        self, method: str, url: str, token: str, content: bytes | None, params: dict[str, str] | None
+    ) -> httpx.Response:
+        """One request, read whole within the whole-request deadline (httpx bounds each phase only)."""
+        headers = {"Authorization": f"Bearer {token}"}
+        if content is not None:
+            headers["Content-Type"] = JSON_API
+        async with asyncio.timeout(self._deadline):
+            return await self._http.request(method, url, content=content, params=params, headers=headers)
+
+    def _after_request_error(self, exc: httpx.RequestError | TimeoutError, tries: _Tries) -> str | None:
         """None to try again; else the failure to report. Raises OutreachUnreachable when no attempt ever
-        reached the server (or the URL cannot work at all)."""
+        reached the server, or none got an answer from a server that has never answered (or the URL cannot
+        work at all)."""
         if isinstance(exc, httpx.UnsupportedProtocol):
-            raise OutreachUnreachable(f"cannot use {self._origin}: {_describe(exc)}") from None
+            self._give_up(f"cannot use {self._origin}: {describe(exc)}")
         tries.only_connect_errors = tries.only_connect_errors and isinstance(exc, CONNECT_ERRORS)
         tries.failures += 1
+        if isinstance(exc, NO_ANSWER_ERRORS) and self.answers == 0:
+            # counted across requests: workers take turns while nothing has answered yet, so per-request
+            # counting would multiply the wait by the number of prospects
+            self._silent_failures += 1
+            if not self.retry.has_attempts_left(self._silent_failures):
+                what = "cannot connect to" if isinstance(exc, CONNECT_ERRORS) else "no answer from"
+                self._give_up(f"{what} {self._origin} in {self._silent_failures} attempts: {describe(exc)}")
         if self.retry.has_attempts_left(tries.failures):
             return None
         if tries.only_connect_errors:
-            raise OutreachUnreachable(f"cannot connect to {self._origin}: {_describe(exc)}") from None
-        return _describe(exc)
+            self._give_up(f"cannot connect to {self._origin}: {describe(exc)}")
+        return describe(exc)
+
+    def _give_up(self, why: str) -> NoReturn:
+        self._gave_up = why
+        raise OutreachUnreachable(why) from None
 
     async def _should_resend(
         self,
@@ -269,7 +293,7 @@ class OutreachClient:
             self._report_retry(prospect_id, tries.attempts + 1, 0.0, "HTTP 401: token refreshed")
             return True
         if status == 403 and any(e.id == "unauthorizedOauthScope" for e in errors):
-            raise ScopeMissing(_scope_message(scope, errors, self._login_hint))
+            raise ScopeMissing(scope_message(scope, errors, self._login_hint))
         if status == 429:
             tries.rate_limited += 1
             self.rate_limited += 1
@@ -283,45 +307,22 @@ class OutreachClient:
         tries.failures += 1
         if not self.retry.has_attempts_left(tries.failures):
             return False
-        # a 503 maintenance answer says when to come back; the policy's ceiling still bounds the wait
-        retry_after = min(_retry_after_seconds(response), self.retry.max_delay)
+        # a 503 maintenance answer says when to come back (seconds or a date); the policy's ceiling bounds it
+        retry_after = min(retry_after_seconds(response), self.retry.max_delay)
         delay = max(self.retry.delay(tries.failures), retry_after)
         await self._pause(prospect_id, tries, delay, f"HTTP {status} {errors[0].id}")
         return True
-
-    async def _send(
-        self, method: str, url: str, token: str, content: bytes | None, params: dict[str, str] | None
-    ) -> httpx.Response:
-        """One request, straight to the transport (see ``__init__``); the answer is read whole."""
-        request = httpx.Request(
-            method,
-            url,
-            params=params,
-            content=content,
-            headers=self._headers(token, content is not None),
-            extensions={"timeout": self._timeouts},
-        )
-        response = await self._transport.handle_async_request(request)
-        await response.aread()  # a no-op for KeepAliveTransport; another transport may stream
-        return response
-
-    def _headers(self, token: str, has_body: bool) -> list[tuple[bytes, bytes]]:
-        """The default headers plus the bearer token (built once per token) and the body's type."""
-        if self._headers_for[0] != token:
-            self._headers_for = (token, [*self._base_headers, (b"Authorization", f"Bearer {token}".encode())])
-        headers = self._headers_for[1]
-        return [*headers, (b"Content-Type", JSON_API.encode())] if has_body else headers
 
     async def _get_json(self, url: str, *, scope: str | None, params: dict[str, str] | None = None) -> dict[str, Any]:
         outcome = await self._request("GET", url, params=params, scope=scope)
         response = outcome.response
         if response is None or not response.is_success:
-            raise OutreachRequestFailed(_without_query(url), response.status_code if response else None, outcome.errors)
+            raise OutreachRequestFailed(without_query(url), response.status_code if response else None, outcome.errors)
         try:
             parsed = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             raise OutreachRequestFailed(
-                _without_query(url),
+                without_query(url),
                 response.status_code,
                 parse_errors(response.status_code, response.content, None),
             ) from None
@@ -333,9 +334,9 @@ class OutreachClient:
         next_url = links.get("next") if isinstance(links, dict) else None
         if not isinstance(next_url, str) or not next_url:
             return None
-        if _origin(next_url) != self._origin:
+        if origin(next_url) != self._origin:
             refused = ApiError("foreignNextLink", "Refused", "a paging link pointed at another host", None)
-            raise OutreachRequestFailed(_without_query(next_url), None, [refused])
+            raise OutreachRequestFailed(without_query(next_url), None, [refused])
         return next_url
 
     async def _pause(self, prospect_id: int, tries: _Tries, delay: float, reason: str) -> None:
@@ -352,111 +353,8 @@ class OutreachClient:
             log.exception("retry listener %r failed", self.on_retry)
 
 
-# -- helpers ------------------------------------------------------------------------------------------------
-def custom_fields_from_types(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The prospect custom fields of a GET /types body, as the OpenAPI document describes it::
-
-        {"data": [{"type": "prospect", "meta": {"validations": {"custom4": {"type": "inclusion",
-            "required": false, "label": "...", "definition": ["a", "b"]}}}}]}
-
-    -> ``{"custom4": {"type": "inclusion", "label": "...", "required": False, "definition": [...]}}``.
-    Other objects (account, opportunity, ...) and names that are not ``custom1..150`` are skipped.
-    """
-    result: dict[str, dict[str, Any]] = {}
-    entries = body.get("data")
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or str(entry.get("type", "")).lower() != "prospect":
-            continue
-        meta = entry.get("meta")
-        validations = meta.get("validations") if isinstance(meta, dict) else None
-        for raw_name, rule in (validations or {}).items():
-            name = _custom_name(raw_name)
-            if name is None or not isinstance(rule, dict):
-                continue
-            result[name] = {
-                **rule,
-                "type": str(rule.get("type") or "string"),
-                "label": str(rule.get("label") or name),
-                "required": bool(rule.get("required", False)),
-            }
-    return result
-
-
 def _prospects_query(ids: list[int], fields: list[str] | None) -> dict[str, str]:
     query = {"filter[id]": ",".join(str(i) for i in ids), "page[size]": str(min(len(ids), PAGE_SIZE))}
     if fields:
         query["fields[prospect]"] = ",".join(fields)
     return query
-
-
-def _custom_name(value: Any) -> str | None:
-    text = str(value or "").strip().lower()
-    number = text.removeprefix("custom")
-    return f"custom{int(number)}" if number.isdigit() and 1 <= int(number) <= 150 else None
-
-
-def _attributes_of(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        parsed = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        return None
-    data = parsed.get("data") if isinstance(parsed, dict) else None
-    attributes = data.get("attributes") if isinstance(data, dict) else None
-    return attributes if isinstance(attributes, dict) else None
-
-
-def _scope_message(scope: str | None, errors: list[ApiError], login_hint: str) -> str:
-    needed = f"the {scope} scope" if scope else "a scope this needs"
-    detail = next((e.detail for e in errors if e.id == "unauthorizedOauthScope"), "")
-    said = f" (Outreach: {detail})" if detail else ""
-    return f"The Outreach token lacks {needed}{said}; run {login_hint} to sign in and grant it."
-
-
-def _retry_after_seconds(response: httpx.Response) -> float:
-    value = response.headers.get("retry-after", "")
-    try:
-        seconds = float(value)
-    except ValueError:
-        return 0.0
-    return seconds if 0 < seconds < float("inf") else 0.0
-
-
-def _errors_of(response: httpx.Response) -> list[ApiError]:
-    return parse_errors(response.status_code, response.content, response.headers.get("content-type"))
-
-
-def _describe(exc: httpx.RequestError) -> str:
-    """The kind of failure only: exception texts may quote request lines, never headers, but stay safe."""
-    kinds = {
-        httpx.ConnectTimeout: "connect timed out",
-        httpx.ConnectError: "connection refused or host not found",
-        httpx.ReadTimeout: "timed out waiting for the answer",
-        httpx.WriteTimeout: "timed out sending the request",
-        httpx.RemoteProtocolError: "the server closed the connection without answering",
-        httpx.ReadError: "the connection broke while reading the answer",
-        httpx.WriteError: "the connection broke while sending the request",
-        httpx.UnsupportedProtocol: "the URL's scheme is not http or https",
-        httpx.DecodingError: "the answer could not be decoded",
-    }
-    for kind, text in kinds.items():
-        if isinstance(exc, kind):
-            return text
-    return type(exc).__name__
-
-
-def _origin(url: str) -> str:
-    """scheme://host:port, never any user:password@ part (it goes into messages)."""
-    parts = urlsplit(url)
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname or ''}{port}".lower()
-
-
-def _without_query(url: str) -> str:
-    return _origin(url) + urlsplit(url).path
-
-
-def _user_agent() -> str:
-    try:
-        return f"outreach-tui/{metadata.version('outreach-tui')}"
-    except metadata.PackageNotFoundError:
-        return "outreach-tui"

@@ -22,6 +22,14 @@ class AuthUnreachable(AuthRequired):
     catch AuthUnreachable first to report exit 4."""
 
 
+class SignInError(AuthRequired):
+    """Sign-in did not complete (denied, state mismatch, bad code, ...). The message says why."""
+
+
+class SignInTimeout(SignInError, TimeoutError):
+    """Nobody completed the browser sign-in in time."""
+
+
 class TokenSource(Protocol):
     async def access_token(self) -> str:
         """A token believed valid now (refreshed ahead of expiry when possible)."""

@@ -22,6 +22,8 @@ from outreach_tui.outreach import catalog
 MAX_DETAIL = 300  # characters of server text we keep: enough to act on, short enough for a report line
 HTTP_ERROR = "httpError"
 CONNECTION_ERROR = "connectionError"
+UNEXPECTED_ANSWER = "unexpectedAnswer"  # a 2xx that is not the resource asked for
+REDIRECT_REFUSED = "redirectRefused"  # a 3xx: never followed, it would carry the token
 
 _IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9_.]*$")
 _SECRETISH = re.compile(
@@ -191,6 +193,9 @@ def _is_email_problem(error: ApiError) -> bool:
 
 def _hint(prospect_id: int, status: int | None, error: ApiError, field: str | None, origin: str | None) -> str:
     source = f" (from {origin})" if origin else ""
+    if error.id in (UNEXPECTED_ANSWER, REDIRECT_REFUSED):
+        return ("Something other than the Outreach API answered (a proxy, a sign-in portal, or a wrong "
+                "outreach.api_base); the change is not confirmed, so the next run sends it again.")
     if status is None:
         return "Outreach did not answer (connection refused, dropped or timed out); the next run retries it."
     if status == 401:

@@ -59,7 +59,6 @@ class RateLimiter:
         self.throttle_reason: str | None = None
         self.on_throttle: Callable[[float, str], None] | None = None
         self.on_resume: Callable[[], None] | None = None
-        self.granted = 0  # requests let through, ever
         self._clock = clock
         self._sleep = sleep
         self._budget_window = budget_window
@@ -80,12 +79,6 @@ class RateLimiter:
     @property
     def in_flight(self) -> int:
         return self._in_flight
-
-    @property
-    def spent_in_window(self) -> int:
-        """Requests we sent within the last budget window (an hour)."""
-        self._prune(self._clock())
-        return self._spent_total
 
     def seconds_throttled(self) -> float:
         """How long from now nothing will be sent (0 when not throttled)."""
@@ -222,7 +215,6 @@ class RateLimiter:
     # -- bookkeeping --------------------------------------------------------------------------------------
     def _grant(self, now: float) -> None:
         self._in_flight += 1
-        self.granted += 1
         self._last_grant = now
         bucket = int(now // self._bucket)
         if self._spent and self._spent[-1][0] == bucket:

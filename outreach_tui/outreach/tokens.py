@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from outreach_tui.filelock import try_lock as _try_lock
 from outreach_tui.filelock import unlock as _unlock
 from outreach_tui.locations import data_dir
+from outreach_tui.outreach.scopes import parse_scopes
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class TokenRecord:
     scopes: list[str] = field(default_factory=list)
     user: str | None = None
     seeded_from: str | None = None  # fingerprint of an OUTREACH_REFRESH_TOKEN this chain started from
+    redirect_uri: str | None = None  # the one the sign-in used: Outreach's refresh request carries it again
 
     @property
     def lifetime(self) -> float:
@@ -63,6 +65,7 @@ class TokenRecord:
             scopes=[str(s) for s in data.get("scopes") or []],
             user=data.get("user") or None,
             seeded_from=data.get("seeded_from") or None,
+            redirect_uri=data.get("redirect_uri") or None,
         )
 
     @classmethod
@@ -74,8 +77,7 @@ class TokenRecord:
         second early) and from another clock; receipt is never before the mint, so the throttle holds."""
         now = time.time() if now is None else now
         expires_in = float(body.get("expires_in") or 7200)
-        scope = body.get("scope") or ""
-        scopes = scope.split() if isinstance(scope, str) else [str(s) for s in scope]
+        scopes = parse_scopes(body.get("scope"))
         return cls(access_token=str(body["access_token"]), refresh_token=body.get("refresh_token") or None,
                    expires_at=now + expires_in, minted_at=now, scopes=scopes, user=user)
 
@@ -100,6 +102,16 @@ class StoreKey:
     def slug(self) -> str:
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(self.label).stem if "/" in self.label else self.label)
         return f"{stem.strip('-.')[:40] or 'profile'}-{hashlib.sha256(self.label.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class TokenPlace:
+    """Where one profile's tokens are kept, as its caller (a face or the engine) decides: the store key, the
+    ``login`` command to name in messages, and the key a draft signed in under before it had a file."""
+
+    key: StoreKey
+    login_hint: str
+    draft_key: StoreKey | None = None
 
 
 def key_for(profile_path: Path | None, destination: str) -> StoreKey:

@@ -29,19 +29,20 @@ def discover_source(path: Path, fmt: Format | None) -> Any:
 async def sign_in(profile: Profile, open_browser: Callable[[str], Any], on_url: Callable[[str], Any]) -> Any:
     from outreach_tui.outreach import auth
 
-    return await auth.sign_in(profile, open_browser=open_browser, on_url=on_url, timeout=300)
+    return await auth.sign_in(profile.outreach, profile.token_place(), open_browser=open_browser, on_url=on_url,
+                              timeout=300)
 
 
 async def whoami(profile: Profile) -> Any:
     from outreach_tui.outreach import auth
 
-    return await auth.whoami(profile)
+    return await auth.whoami(profile.outreach, profile.token_place())
 
 
 def token_source(profile: Profile) -> Any:
-    from outreach_tui.outreach import auth
+    from outreach_tui.outreach.token_source import token_source_for
 
-    return auth.token_source_for(profile)
+    return token_source_for(profile.outreach, profile.token_place())
 
 
 async def custom_field_types(profile: Profile) -> dict[int, str | None]:
@@ -95,9 +96,7 @@ def use_sandbox(profile: Profile, running: Any) -> None:
 
 
 def token_key(profile: Profile) -> Any:
-    from outreach_tui.outreach import auth
-
-    return auth.store_key(profile)
+    return profile.token_place().key
 
 
 def carry_tokens(old_key: Any, profile: Profile) -> Any:

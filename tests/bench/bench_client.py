@@ -5,11 +5,11 @@
     python tests/bench/bench_client.py --part pacing --limit 100 --window 10 --requests 600
 
 overhead: the sandbox runs in its own process, rate limit off. The same PATCHes are sent by
-  (a) a bare ``httpx.AsyncClient`` loop (httpx's default transport, httpcore), (b) the same loop over
-  ``KeepAliveTransport`` and (c) ``OutreachClient.patch_prospect`` (limiter, retry policy, error parsing,
-  response parsing, KeepAliveTransport). Printed: client-process CPU milliseconds per request (median of runs)
-  and requests per second for each, and the client's CPU against bare httpx. ``--loop``: the event loop
-  (``outreach-tui --run`` uses uvloop).
+  (a) a naive sequential loop over a stock ``httpx.AsyncClient`` (one request at a time), (b) the same
+  client with ``--concurrency`` requests in flight and (c) ``OutreachClient.patch_prospect`` (limiter, retry
+  policy, error parsing, response checks, over the same stock client). Printed: client-process CPU
+  milliseconds per request (median of runs) and requests per second for each, and the client's CPU against
+  the bare client. ``--loop``: the event loop (``outreach-tui --run`` uses uvloop).
 pacing: a sandbox with ``--limit`` requests per ``--window`` seconds; ``--requests`` PATCHes with
   ``--concurrency`` in flight. Printed: requests per window, 429s, utilisation of the windows strictly between
   the first and the last (target 1.0; the first and last are partial by nature) and achieved rate / allowed.
@@ -34,22 +34,18 @@ from bench_sandbox import start_server
 
 from outreach_tui.outreach.client import OutreachClient
 from outreach_tui.outreach.credentials import StaticTokenSource
+from outreach_tui.outreach.http import make_client
 from outreach_tui.outreach.ratelimit import RateLimiter
 from outreach_tui.outreach.retry import RetryPolicy
-from outreach_tui.outreach.transport import KeepAliveTransport
 from outreach_tui.sandbox import SandboxConfig, start_sandbox
 
 ATTRIBUTES = {"custom4": "realized", "firstName": "Ann"}
 T = TypeVar("T")
 
 
-async def bare_httpx(
-    api_base: str, token: str, total: int, concurrency: int, lean: bool = False
-) -> tuple[float, float]:
+async def bare_httpx(api_base: str, token: str, total: int, concurrency: int) -> tuple[float, float]:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/vnd.api+json"}
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    transport = KeepAliveTransport(max_connections=concurrency) if lean else None
-    async with httpx.AsyncClient(limits=limits, transport=transport) as http:
+    async with make_client(concurrency=concurrency) as http:
 
         async def send(prospect_id: int) -> None:
             body = orjson.dumps({"data": {"type": "prospect", "id": prospect_id, "attributes": ATTRIBUTES}})
@@ -98,10 +94,10 @@ def overhead(args: argparse.Namespace) -> None:
     try:
         token = httpx.post(base + "/_sandbox/tokens", json={"scopes": ["prospects.all"]}).json()["access_token"]
         api, n, conc = base + "/api/v2", args.requests, args.concurrency
-        runs: dict[str, list[tuple[float, float]]] = {"bare httpx": [], "httpx+KeepAlive": [], "OutreachClient": []}
+        runs: dict[str, list[tuple[float, float]]] = {"naive loop": [], "bare httpx": [], "OutreachClient": []}
         for _ in range(args.runs):  # interleaved, so a busy neighbour hurts all alike
+            runs["naive loop"].append(run_loop(args.loop, bare_httpx(api, token, n, 1)))
             runs["bare httpx"].append(run_loop(args.loop, bare_httpx(api, token, n, conc)))
-            runs["httpx+KeepAlive"].append(run_loop(args.loop, bare_httpx(api, token, n, conc, lean=True)))
             runs["OutreachClient"].append(run_loop(args.loop, outreach_client(api, token, n, conc)))
     finally:
         proc.terminate()

@@ -93,11 +93,11 @@ class WizardScreen(Screen[None]):
             info = await backend.whoami(profile)
         except Exception:
             return
-        from outreach_tui.outreach.auth import missing_scopes
+        from outreach_tui.outreach.scopes import missing_scopes
 
         scopes = list(info.get("scopes") or [])
         self.post_message(SignedIn(str(info.get("user") or "an unknown user"), scopes,
-                                   missing_scopes(profile, scopes) if scopes else []))
+                                   missing_scopes(profile.outreach.scopes, scopes) if scopes else []))
 
     # ----- steps ---------------------------------------------------------------------------------------
 
