@@ -20,6 +20,8 @@ import tomli_w
 from pydantic import BaseModel, Field, PrivateAttr, StrictInt, ValidationError, field_validator, model_validator
 
 from outreach_tui.governance import Governance, Violation, find_violations, governance_warnings
+from outreach_tui.outreach.settings import OutreachSettings
+from outreach_tui.outreach.tokens import TokenPlace, key_for
 from outreach_tui.profile_base import Problem, ProfileError, StrictModel, capped, secret_problems
 from outreach_tui.profile_checks import (
     IDENTITY_TARGET,
@@ -32,8 +34,6 @@ from outreach_tui.profile_checks import (
     target_problem,
     target_problems,
 )
-from outreach_tui.outreach.settings import OutreachSettings
-from outreach_tui.outreach.tokens import TokenPlace, key_for
 
 __all__ = ["IDENTITY_TARGET", "STATUSES", "Alerts", "Destination", "ExportSettings", "Governance", "Identity",
            "MappingRow", "OutreachSettings", "Problem", "Profile", "ProfileError", "Segment", "Source",
