@@ -16,7 +16,7 @@ from typing import Any, Literal
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.convert import ConversionError, compile_path, converter, describe, read_path
 from outreach_tui.export.identity import parse_id, prospect_ids
-from outreach_tui.export.staging import SPILL_AFTER, Failure, Staged, Staging, Statuses
+from outreach_tui.export.staging import SPILL_AFTER, Failure, Staged, Staging
 from outreach_tui.outreach import catalog
 from outreach_tui.profile import STATUSES, Profile
 from outreach_tui.xdm.records import Record
@@ -51,6 +51,8 @@ class PlannedProspect:
     segments: tuple[str | None, ...] = ()  # per profile segment: its valid status, or None
 
 
+# Per profile segment: "realized" | "existing" | "exited", a Failure (an unknown status), or None (no status)
+Statuses = tuple[str | Failure | None, ...]
 # valid statuses, the custom fields they write, the segments (target, Failure) whose status is unknown
 _SegmentView = tuple[tuple[str | None, ...], dict[str, str], tuple[tuple[str, Failure], ...]]
 
@@ -102,8 +104,8 @@ class Planner:
         self.exclusions_total = 0
         self.malformed: list[Exclusion] = []
         self._namespace = profile.identity.namespace
-        self._rows = tuple((row.target, compile_path(row.source), converter(_attribute(row.target)))
-                           for row in profile.mapping)
+        self._rows = tuple((compile_path(row.source), converter(_attribute(row.target))) for row in profile.mapping)
+        self._row_targets = tuple(row.target for row in profile.mapping)
         self._segment_ids = tuple(segment.id for segment in profile.segments)
         self._segment_targets = tuple(segment.target for segment in profile.segments)
         self._no_statuses: Statuses = (None,) * len(self._segment_ids)
@@ -142,31 +144,34 @@ class Planner:
         return "planned"
 
     def stage(self, data: dict[str, Any]) -> Staged:
-        """One record's converted values and segment statuses."""
-        fields: dict[str, Any] = {}
-        for target, path, convert in self._rows:
+        """One record's slots: each mapping row's converted value (or Failure), then each segment's status."""
+        slots: list[Any] = []
+        for path, convert in self._rows:
             value = read_path(data, path)
             if value is not None:
                 try:
-                    fields[target] = convert(value)
+                    value = convert(value)
                 except ConversionError as exc:
-                    fields[target] = Failure(str(exc))
+                    value = Failure(str(exc))
+            slots.append(value)
         membership = data.get("segmentMembership")
         ups = membership.get("ups") if type(membership) is dict else None
-        if type(ups) is not dict or not self._segment_ids:
-            return Staged(fields, self._no_statuses)
-        return Staged(fields, self._statuses(ups))
+        if type(ups) is dict and self._segment_ids:
+            slots += self._statuses(ups)
+        else:
+            slots += self._no_statuses
+        return tuple(slots)
 
-    def _statuses(self, ups: dict[str, Any]) -> Statuses:
+    def _statuses(self, ups: dict[str, Any]) -> list[str | Failure | None]:
         """The statuses of the profile's segments. The first line is the common case, every entry an object
         with a valid status (it runs for every segment of every record); anything else takes the plain way."""
         try:
-            statuses = tuple([ups.get(segment_id, _NOT_A_MEMBER)["status"] for segment_id in self._segment_ids])
+            statuses = [ups.get(segment_id, _NOT_A_MEMBER)["status"] for segment_id in self._segment_ids]
             if _VALID_STATUSES.issuperset(statuses):
                 return statuses
         except (KeyError, TypeError):  # an entry without a status or not an object; an unhashable status
             pass
-        return tuple(segment_status(ups.get(segment_id)) for segment_id in self._segment_ids)
+        return [segment_status(ups.get(segment_id)) for segment_id in self._segment_ids]
 
     def _exclude(self, line: int, reason: str, detail: str) -> Outcome:
         self.counts.excluded += 1
@@ -176,15 +181,22 @@ class Planner:
         return "excluded"
 
     def prospects(self) -> Iterator[PlannedProspect]:
+        rows = self._row_targets
+        first_segment = len(rows)
         for prospect_id, staged in self._staging.items():
-            valid, segment_fields, segment_failures = self._segment_view(staged.statuses)
-            attributes = {**staged.fields, **segment_fields}
+            valid, segment_fields, segment_failures = self._segment_view(staged[first_segment:])
+            attributes = {target: value for target, value in zip(rows, staged, strict=False)  # the segments follow
+                          if value is not None}
             failures = [self._local_failure(prospect_id, target, value.problem)
                         for target, value in attributes.items() if type(value) is Failure]
             if segment_failures:
                 failures += [self._local_failure(prospect_id, target, failure.problem)
                              for target, failure in segment_failures]
-            yield PlannedProspect(prospect_id, {} if failures else attributes, failures, valid)
+            if failures:
+                yield PlannedProspect(prospect_id, {}, failures, valid)
+            else:
+                attributes.update(segment_fields)
+                yield PlannedProspect(prospect_id, attributes, failures, valid)
 
     def _segment_view(self, statuses: Statuses) -> _SegmentView:
         """What a prospect's statuses mean: the valid ones, the custom fields they write, the failed ones.

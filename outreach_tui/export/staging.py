@@ -29,23 +29,15 @@ class Failure:
     problem: str
 
 
-# Per profile segment, in profile order: "realized" | "existing" | "exited", a Failure (an unknown status),
-# or None (the record says nothing about the segment).
-Statuses = tuple[str | Failure | None, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Staged:
-    """One prospect's values: converted attribute values (or Failures) by target, and segment statuses."""
-
-    fields: dict[str, Any]
-    statuses: Statuses
+# What one record says about a prospect: one slot per target the profile writes, in profile order (mapping
+# rows, then segments). A slot holds a converted value (for a segment: its status), a Failure, or None when
+# the record says nothing about that target.
+Staged = tuple[Any, ...]
 
 
 def merge(earlier: Staged, later: Staged) -> Staged:
-    """The merge rule: later values win per attribute; per segment, a later status wins unless it is None."""
-    statuses = tuple(old if new is None else new for old, new in zip(earlier.statuses, later.statuses, strict=True))
-    return Staged({**earlier.fields, **later.fields}, statuses)
+    """The merge rule: per target, the later record wins unless it says nothing (None)."""
+    return tuple([old if new is None else new for old, new in zip(earlier, later, strict=True)])
 
 
 class Staging:
@@ -62,7 +54,7 @@ class Staging:
     def add(self, prospect_id: int, staged: Staged) -> None:
         if self._db is not None:
             # pickle: only this process writes and reads the file, and it keeps Failures and big integers exact
-            self._batch.append((prospect_id, pickle.dumps((staged.fields, staged.statuses), pickle.HIGHEST_PROTOCOL)))
+            self._batch.append((prospect_id, pickle.dumps(staged, pickle.HIGHEST_PROTOCOL)))
             if len(self._batch) >= WRITE_BATCH:
                 self._write_batch()
             return
@@ -95,13 +87,13 @@ class Staging:
                                 "ORDER BY p.seq, u.rowid")  # the index gives this order: no sort
         current_id, merged = 0, None
         for prospect_id, blob in rows:
-            fields, statuses = pickle.loads(blob)
+            staged = pickle.loads(blob)
             if prospect_id == current_id:
-                merged = merge(merged, Staged(fields, statuses))  # type: ignore[arg-type]
+                merged = merge(merged, staged)  # type: ignore[arg-type]
                 continue
             if merged is not None:
                 yield current_id, merged
-            current_id, merged = prospect_id, Staged(fields, statuses)
+            current_id, merged = prospect_id, staged
         if merged is not None:
             yield current_id, merged
 
