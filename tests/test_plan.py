@@ -10,7 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach_tui.export.plan import PlannedProspect, Planner, SegmentCounts, patch_body
+from outreach_tui.export.plan import PlannedProspect, Planner, patch_body
+from outreach_tui.export.tally import SegmentCounts
 from outreach_tui.profile import Profile, profile_from_dict
 from outreach_tui.xdm.records import Record, read_records
 
@@ -72,16 +73,16 @@ def test_valid_ids(raw: Any) -> None:
 def test_invalid_ids_exclude_the_record(raw: Any) -> None:
     planner, prospects = plan([rec(raw)])
     assert prospects == {}
-    assert planner.counts.excluded == 1
-    assert planner.exclusions[0].reason == "invalid OutreachId"
-    assert "not a positive whole number" in planner.exclusions[0].detail
+    assert planner.tally.excluded == 1
+    assert planner.tally.exclusions[0].reason == "invalid OutreachId"
+    assert "not a positive whole number" in planner.tally.exclusions[0].detail
 
 
 def test_invalid_ids_are_skipped_when_a_valid_one_remains() -> None:
     planner, prospects = plan([{"identityMap": {"Oid": [{"id": "x"}, {"id": 7}, {"id": 7}, {"id": "8"}]},
                                 "title": "CEO"}])
     assert sorted(prospects) == [7, 8]  # every distinct valid id is a target
-    assert planner.counts.planned == 1 and planner.counts.excluded == 0
+    assert planner.tally.planned == 1 and planner.tally.excluded == 0
     assert prospects[7].attributes == prospects[8].attributes == {"title": "CEO"}
 
 
@@ -90,8 +91,8 @@ def test_missing_identity(identity_map: Any) -> None:
     record = {"title": "CEO"} if identity_map is None else {"identityMap": identity_map, "title": "CEO"}
     planner, prospects = plan([record])
     assert prospects == {}
-    assert planner.exclusions[0].reason == "missing identity"
-    assert planner.exclusions[0].line == 1
+    assert planner.tally.exclusions[0].reason == "missing identity"
+    assert planner.tally.exclusions[0].line == 1
 
 
 def test_the_identity_namespace_comes_from_the_profile() -> None:
@@ -292,7 +293,7 @@ def test_counts_add_up_on_the_demo_file() -> None:
     planner = Planner(profile)
     for record in read_records(profile.source_path(), "jsonl"):
         planner.add(record)
-    counts = planner.counts
+    counts = planner.tally
     assert counts.read == counts.planned + counts.excluded + counts.malformed
     assert counts.malformed == 2 and counts.excluded > 0 and planner.targeted > 200
 
@@ -321,7 +322,7 @@ def test_the_planner_never_crashes_and_counts_add_up(items: list[Any], spill_aft
     prospects = {p.prospect_id: p for p in planner.prospects()}
     planner.close()
     targeted = planner.targeted
-    counts = planner.counts
+    counts = planner.tally
     assert counts.read == len(items) == counts.planned + counts.excluded + counts.malformed
     assert len(prospects) == targeted
     for prospect in prospects.values():
@@ -416,5 +417,5 @@ def test_1e400_read_from_a_json_file_is_never_sent_as_null(tmp_path: Path) -> No
     planner.close()
     # the reader may call the first line malformed, or pass the number on: it is never planned for sending
     assert 1 not in prospects or [f.field for f in prospects[1].failures] == ["score"]
-    assert 1 in prospects or planner.counts.malformed == 1
+    assert 1 in prospects or planner.tally.malformed == 1
     assert prospects[2].attributes == {} and [f.field for f in prospects[2].failures] == ["title"]

@@ -8,7 +8,7 @@ prospects back turns segment statuses into their custom fields and failures into
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,30 +17,15 @@ from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.convert import ConversionError, compile_path, converter, describe, read_path
 from outreach_tui.export.identity import parse_id, prospect_ids
 from outreach_tui.export.staging import SPILL_AFTER, Failure, Staged, Staging
+from outreach_tui.export.tally import Tally
 from outreach_tui.outreach import catalog
 from outreach_tui.profile import STATUSES, Profile
 from outreach_tui.xdm.records import Record
 
 Outcome = Literal["planned", "excluded", "malformed"]
-LIST_LIMIT = 1_000  # exclusions and malformed lines kept for the report; totals are always exact
 _VIEW_CACHE_LIMIT = 4096  # distinct status combinations worked out once and kept
 _VALID_STATUSES = frozenset((None, *STATUSES))
 _NOT_A_MEMBER: dict[str, Any] = {"status": None}  # read-only: what a segment absent from the record reads as
-
-
-@dataclass(frozen=True, slots=True)
-class Exclusion:
-    line: int
-    reason: str  # "missing identity" | "invalid OutreachId" | "malformed"
-    detail: str = ""
-
-
-@dataclass(slots=True)
-class RecordCounts:
-    read: int = 0
-    planned: int = 0
-    excluded: int = 0
-    malformed: int = 0
 
 
 @dataclass(slots=True)
@@ -62,29 +47,6 @@ def patch_body(prospect_id: int, attributes: dict[str, Any]) -> dict[str, Any]:
     return {"data": {"type": "prospect", "id": prospect_id, "attributes": attributes}}
 
 
-class SegmentCounts:
-    """Prospects per segment and status. Counting is one dict update per prospect on its statuses; they are
-    spread over the segments when the totals are read (a few hundred distinct combinations, not a prospect
-    each)."""
-
-    def __init__(self, segment_ids: Iterable[str]) -> None:
-        self._ids = tuple(segment_ids)
-        self._combinations: dict[tuple[str | None, ...], int] = {}
-        self._totals = {segment_id: dict.fromkeys(STATUSES, 0) for segment_id in self._ids}
-
-    def add(self, statuses: tuple[str | None, ...]) -> None:
-        self._combinations[statuses] = self._combinations.get(statuses, 0) + 1
-
-    def totals(self) -> dict[str, dict[str, int]]:
-        """segment id -> {status: prospects}; a fresh copy."""
-        for statuses, times in self._combinations.items():
-            for segment_id, status in zip(self._ids, statuses, strict=False):
-                if status is not None:
-                    self._totals[segment_id][status] += times
-        self._combinations.clear()
-        return {segment_id: dict(by_status) for segment_id, by_status in self._totals.items()}
-
-
 def segment_status(entry: Any) -> str | Failure | None:
     """One segment's entry in ``segmentMembership.ups``: its status, None when it has none, a Failure when
     the status is not one Outreach's custom fields are written from."""
@@ -97,12 +59,10 @@ def segment_status(entry: Any) -> str | Failure | None:
 class Planner:
     """Add records in input order, then read the planned prospects once."""
 
-    def __init__(self, profile: Profile, *, spill_dir: Path | None = None, spill_after: int = SPILL_AFTER) -> None:
+    def __init__(self, profile: Profile, tally: Tally | None = None, *, spill_dir: Path | None = None,
+                 spill_after: int = SPILL_AFTER) -> None:
         self.profile = profile
-        self.counts = RecordCounts()
-        self.exclusions: list[Exclusion] = []
-        self.exclusions_total = 0
-        self.malformed: list[Exclusion] = []
+        self.tally = tally if tally is not None else Tally(segment_ids=(segment.id for segment in profile.segments))
         self._namespace = profile.identity.namespace
         self._rows = tuple((compile_path(row.source), converter(_attribute(row.target))) for row in profile.mapping)
         self._row_targets = tuple(row.target for row in profile.mapping)
@@ -123,24 +83,24 @@ class Planner:
         return self._targeted_at_close if self._targeted_at_close is not None else len(self._staging)
 
     def add(self, record: Record) -> Outcome:
-        self.counts.read += 1
         data = record.data
         if data is None:
-            self.counts.malformed += 1
-            if len(self.malformed) < LIST_LIMIT:
-                self.malformed.append(Exclusion(record.line, "malformed", record.error or ""))
+            self.tally.add_malformed(record.line, record.error or "")
             return "malformed"
         identity_map = data.get("identityMap")
         entries = identity_map.get(self._namespace) if type(identity_map) is dict else None
         if not entries:
-            return self._exclude(record.line, "missing identity", f"no '{self._namespace}' identity in identityMap")
+            self.tally.add_exclusion(record.line, "missing identity", f"no '{self._namespace}' identity in identityMap")
+            return "excluded"
         ids, invalid = _single_id(entries) or prospect_ids(entries)
         if not ids:
-            return self._exclude(record.line, "invalid OutreachId", "; ".join(invalid))
+            self.tally.add_exclusion(record.line, "invalid OutreachId", "; ".join(invalid))
+            return "excluded"
         staged = self.stage(data)
         for prospect_id in ids:
             self._staging.add(prospect_id, staged)
-        self.counts.planned += 1
+        self.tally.read += 1
+        self.tally.planned += 1
         return "planned"
 
     def stage(self, data: dict[str, Any]) -> Staged:
@@ -172,13 +132,6 @@ class Planner:
         except (KeyError, TypeError):  # an entry without a status or not an object; an unhashable status
             pass
         return [segment_status(ups.get(segment_id)) for segment_id in self._segment_ids]
-
-    def _exclude(self, line: int, reason: str, detail: str) -> Outcome:
-        self.counts.excluded += 1
-        self.exclusions_total += 1
-        if len(self.exclusions) < LIST_LIMIT:
-            self.exclusions.append(Exclusion(line, reason, detail))
-        return "excluded"
 
     def prospects(self) -> Iterator[PlannedProspect]:
         rows = self._row_targets
