@@ -92,13 +92,17 @@ class Planner:
         if not entries:
             self.tally.add_exclusion(record.line, "missing identity", f"no '{self._namespace}' identity in identityMap")
             return "excluded"
-        ids, invalid = _single_id(entries) or prospect_ids(entries)
-        if not ids:
-            self.tally.add_exclusion(record.line, "invalid OutreachId", "; ".join(invalid))
-            return "excluded"
-        staged = self.stage(data)
-        for prospect_id in ids:
-            self._staging.add(prospect_id, staged)
+        single = _single_id(entries)
+        if single is not None:
+            self._staging.add(single, self.stage(data))
+        else:
+            ids, invalid = prospect_ids(entries)
+            if not ids:
+                self.tally.add_exclusion(record.line, "invalid OutreachId", "; ".join(invalid))
+                return "excluded"
+            staged = self.stage(data)
+            for prospect_id in ids:
+                self._staging.add(prospect_id, staged)
         self.tally.read += 1
         self.tally.planned += 1
         return "planned"
@@ -192,12 +196,10 @@ class Planner:
         self.close()
 
 
-def _single_id(entries: Any) -> tuple[list[int], list[str]] | None:
+def _single_id(entries: Any) -> int | None:
     """The common case, one identity with a valid id, without building error lists; None: the long way."""
     if type(entries) is list and len(entries) == 1 and type(entries[0]) is dict:
-        prospect_id = parse_id(entries[0].get("id"))
-        if prospect_id is not None:
-            return [prospect_id], []
+        return parse_id(entries[0].get("id"))
     return None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ from outreach_tui.export.events import (
     Throttled,
 )
 from outreach_tui.export.inputs import Records, follow_path, input_path, open_records
-from outreach_tui.export.plan import PlannedProspect, Planner, patch_body
+from outreach_tui.export.plan import PlannedProspect, Planner
 from outreach_tui.export.report import ReportError, summary_line, write_report
 from outreach_tui.export.state import Change, StateError, StateStore, state_path_for
 from outreach_tui.export.tally import EXCLUDED_EVENT_CAP, Tally
@@ -57,7 +57,7 @@ __all__ = ["EXIT_USAGE", "ExportRunner", "RunOptions", "RunStopped"]
 
 PROGRESS_INTERVAL = 0.1  # seconds between Progress events (at most ~10/s)
 PLAN_CHUNK = 1_000  # records planned between two yields to the event loop
-DIFF_CHUNK = 500  # prospects diffed against the state at a time
+DIFF_CHUNK = 100  # prospects diffed against the state at a time
 
 
 def _now_iso() -> str:
@@ -150,8 +150,7 @@ class ExportRunner:
     async def _plan(self, records: Records, planner: Planner, stoppable: bool) -> None:
         try:
             if isinstance(records, Iterator):
-                while chunk := list(islice(records, PLAN_CHUNK)):
-                    self._plan_chunk(planner, chunk)
+                while self._plan_chunk(planner, islice(records, PLAN_CHUNK)) == PLAN_CHUNK:
                     await asyncio.sleep(0)
                     if stoppable and self.cancelled:
                         break
@@ -166,15 +165,18 @@ class ExportRunner:
             raise RunStopped(EXIT_USAGE, f"{input_path(self.profile, self.options)}: cannot read the input "
                                          f"({exc})") from None
 
-    def _plan_chunk(self, planner: Planner, records: list[Record]) -> None:
+    def _plan_chunk(self, planner: Planner, records: Iterable[Record]) -> int:
+        """Plan the records (each is read, planned and freed in turn), announce new exclusions; how many."""
         tally = self.tally
         listed = len(tally.exclusions), len(tally.malformed_lines)
+        read_before = tally.read
         for record in records:
             planner.add(record)
         for entry in chain(tally.exclusions[listed[0]:], tally.malformed_lines[listed[1]:]):
             if self._excluded_events < EXCLUDED_EVENT_CAP:
                 self._excluded_events += 1
                 self._emit(Excluded(line=entry.line, reason=entry.reason, detail=entry.detail))
+        return tally.read - read_before
 
     def _diffed(self, planner: Planner) -> Iterator[tuple[list[PlannedProspect], list[Change] | None]]:
         """Planned prospects and their diffs, a chunk at a time (one Change per prospect). None in place of
@@ -214,7 +216,7 @@ class ExportRunner:
                     elif not attributes:
                         tally.unchanged += 1
                     elif sender is None:  # a dry run
-                        tally.add_planned_update(patch_body(prospect.prospect_id, attributes))
+                        tally.add_planned_update(prospect.prospect_id, attributes)
                     else:
                         previous = None if change is None else change.previous
                         await sender.put(Work(prospect.prospect_id, attributes, previous))

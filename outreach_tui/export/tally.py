@@ -105,11 +105,13 @@ class Tally:
         if len(self.failures) < LIST_CAP:
             self.failures.append(diagnostic)
 
-    def add_planned_update(self, body: dict[str, Any]) -> None:
-        """A prospect a dry run would send, with its PATCH body (a few are kept as a sample)."""
+    def add_planned_update(self, prospect_id: int, attributes: dict[str, Any]) -> None:
+        """A prospect a dry run would send; the first few PATCH bodies are kept as a sample."""
         self.dry_run_planned += 1
         if len(self.planned_updates) < PLANNED_SAMPLE:
-            self.planned_updates.append(body)
+            from outreach_tui.export.plan import patch_body  # plan.py imports this module
+
+            self.planned_updates.append(patch_body(prospect_id, attributes))
 
     # ----- the report --------------------------------------------------------------------------------
 
