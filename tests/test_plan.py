@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach_tui.export.plan import PlannedProspect, Planner, patch_body
+from outreach_tui.export.plan import PlannedProspect, Planner, patch_body, segment_status
 from outreach_tui.export.tally import SegmentCounts
 from outreach_tui.profile import Profile, profile_from_dict
 from outreach_tui.xdm.records import Record, read_records
@@ -419,3 +419,17 @@ def test_1e400_read_from_a_json_file_is_never_sent_as_null(tmp_path: Path) -> No
     assert 1 not in prospects or [f.field for f in prospects[1].failures] == ["score"]
     assert 1 in prospects or planner.tally.malformed == 1
     assert prospects[2].attributes == {} and [f.field for f in prospects[2].failures] == ["title"]
+
+
+status_entries = st.dictionaries(
+    st.sampled_from(["seg-emea", "seg-churn", "x"]),
+    st.fixed_dictionaries({"status": st.sampled_from(["realized", "existing", "exited", "Realized"]) | json_values})
+    | st.fixed_dictionaries({}) | json_values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(status_entries)
+def test_the_common_case_statuses_equal_the_plain_reading(ups: dict[str, Any]) -> None:
+    """``Planner._statuses`` (one comprehension, falling back on any surprise) against ``segment_status``."""
+    planner = Planner(make_profile())
+    assert list(planner._statuses(ups)) == [segment_status(ups.get(s)) for s in ("seg-emea", "seg-churn")]
