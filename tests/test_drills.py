@@ -30,6 +30,7 @@ from test_run_support import (
     write_records,
 )
 
+from outreach_tui.export.connect import connector
 from outreach_tui.export.events import Event, Progress, Retrying
 from outreach_tui.export.runner import ExportRunner, RunOptions
 from outreach_tui.outreach.credentials import StaticTokenSource
@@ -105,9 +106,9 @@ def test_fault_drill_5xx_drops_and_expired_tokens_still_activate_everything(
             sb.expire_all_tokens()
             expired.append(event.counts.activated)
 
-    runner = ExportRunner(profile, RunOptions(state_path=tmp_path / "s.sqlite3"),
-                          token_source_for(profile.outreach, profile.token_place()),
-                          expire_midway, retry=RetryPolicy(base_delay=0.02, max_delay=0.5))
+    runner = ExportRunner(profile, RunOptions(state_path=tmp_path / "s.sqlite3"), expire_midway,
+                          connect=connector(profile, tokens=token_source_for(profile.outreach, profile.token_place()),
+                                            retry=RetryPolicy(base_delay=0.02, max_delay=0.5)))
     finished = asyncio.run(runner.run())
 
     assert expired, "the tokens were never expired"
@@ -126,8 +127,9 @@ def test_rate_drill_paces_to_the_window_without_a_429_storm(tmp_path: Path, sand
     sb: Sandbox = sandbox_factory(prospects=count, rate_limit=limit, window=window)
     profile = write_profile(tmp_path, sb.api_base, export={"concurrency": CONCURRENCY})
     write_records(tmp_path / "in.jsonl", standard_records(count))
-    runner = ExportRunner(load_profile(profile), RunOptions(state_path=tmp_path / "s.sqlite3"),
-                          StaticTokenSource(token_for(sb)))
+    loaded = load_profile(profile)
+    runner = ExportRunner(loaded, RunOptions(state_path=tmp_path / "s.sqlite3"),
+                          connect=connector(loaded, tokens=StaticTokenSource(token_for(sb))))
     started = time.time()
     finished = asyncio.run(runner.run())
     elapsed = time.time() - started

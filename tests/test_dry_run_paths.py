@@ -10,10 +10,11 @@ from pathlib import Path
 from test_run_support import record, standard_records, write_profile, write_records
 
 from outreach_tui.diagnostics import Diagnostic
-from outreach_tui.export.events import Event, Finished, ProspectFailed
+from outreach_tui.export.events import Event, Excluded, Finished, ProspectFailed
 from outreach_tui.export.report import check_counts
 from outreach_tui.export.runner import DIFF_CHUNK, ExportRunner, RunOptions
 from outreach_tui.export.state import StateStore
+from outreach_tui.export.tally import EXCLUDED_EVENT_CAP, LIST_CAP
 from outreach_tui.profile import load_profile
 
 API_BASE = "https://127.0.0.1:9/api/v2"  # never contacted: dry runs send nothing
@@ -38,7 +39,7 @@ def run_dry(profile: Path, stop_on_failure: bool = False) -> Finished:
         if stop_on_failure and isinstance(event, ProspectFailed):
             runner.cancel()
 
-    runner = ExportRunner(load_profile(profile), RunOptions(dry_run=True), None, emit)
+    runner = ExportRunner(load_profile(profile), RunOptions(dry_run=True), emit)
     return asyncio.run(runner.run())
 
 
@@ -85,12 +86,30 @@ def test_a_dry_run_on_an_empty_state_reports_what_the_diff_path_reports(tmp_path
 
     def dry(state: Path) -> Finished:
         options = RunOptions(dry_run=True, state_path=state)
-        return asyncio.run(ExportRunner(load_profile(profile), options, None, lambda _: None).run())
+        return asyncio.run(ExportRunner(load_profile(profile), options, lambda _: None).run())
 
     with StateStore.open(tmp_path / "other.sqlite3") as store:
         store.record_accepted(10**9, {"firstName": "Zed"}, None)  # not in the input
     fast, general = dry(tmp_path / "empty.sqlite3"), dry(tmp_path / "other.sqlite3")
-    assert (fast.counts.failed, fast.counts.unchanged) == (5, 1)
+    assert (fast.counts.failed, fast.counts.unchanged) == ((DIFF_CHUNK * 2 + 2) // 50, 1)
     assert fast.counts == general.counts
     for key in ("segments", "planned_updates", "failures"):
         assert fast.report[key] == general.report[key], key
+
+
+def test_lists_are_capped_and_totals_stay_exact(tmp_path: Path) -> None:
+    """The report keeps LIST_CAP entries per list, the Excluded events stop at their cap, the totals count all."""
+    profile = write_profile(tmp_path, API_BASE)
+    extra = 7
+    rows: list[dict[str, object] | str] = [{"title": "no identity"} for _ in range(LIST_CAP + extra)]
+    rows += ["{not json"] * (LIST_CAP + extra) + [record(1, "Ann")]
+    write_records(tmp_path / "in.jsonl", rows)
+    events: list[Event] = []
+    finished = asyncio.run(ExportRunner(load_profile(profile), RunOptions(dry_run=True), events.append).run())
+    report = finished.report
+    assert (report["records"]["excluded"], report["exclusions_total"]) == (LIST_CAP + extra, LIST_CAP + extra)
+    assert len(report["exclusions"]) == LIST_CAP and len(report["malformed_lines"]) == LIST_CAP
+    assert report["records"]["malformed"] == LIST_CAP + extra
+    assert sum(isinstance(event, Excluded) for event in events) == EXCLUDED_EVENT_CAP
+    assert finished.counts.dry_run_planned == 1
+    check_counts(finished.counts, dry_run=True)

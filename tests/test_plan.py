@@ -1,4 +1,4 @@
-"""The planner: every rule of DESIGN.md section 3, each with its own case, plus property tests."""
+"""The planner: every planning rule, each with its own case, plus property tests."""
 
 from __future__ import annotations
 
@@ -10,19 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from outreach_tui.export.plan import (
-    FAILED,
-    FAILED_KEY,
-    ConversionError,
-    PlannedProspect,
-    Planner,
-    SegmentCounts,
-    _converter,
-    compile_path,
-    patch_body,
-    read_path,
-)
-from outreach_tui.outreach import catalog
+from outreach_tui.export.plan import PlannedProspect, Planner, patch_body, segment_status
+from outreach_tui.export.tally import SegmentCounts
 from outreach_tui.profile import Profile, profile_from_dict
 from outreach_tui.xdm.records import Record, read_records
 
@@ -84,16 +73,16 @@ def test_valid_ids(raw: Any) -> None:
 def test_invalid_ids_exclude_the_record(raw: Any) -> None:
     planner, prospects = plan([rec(raw)])
     assert prospects == {}
-    assert planner.counts.excluded == 1
-    assert planner.exclusions[0].reason == "invalid OutreachId"
-    assert "not a positive whole number" in planner.exclusions[0].detail
+    assert planner.tally.excluded == 1
+    assert planner.tally.exclusions[0].reason == "invalid OutreachId"
+    assert "not a positive whole number" in planner.tally.exclusions[0].detail
 
 
 def test_invalid_ids_are_skipped_when_a_valid_one_remains() -> None:
     planner, prospects = plan([{"identityMap": {"Oid": [{"id": "x"}, {"id": 7}, {"id": 7}, {"id": "8"}]},
                                 "title": "CEO"}])
     assert sorted(prospects) == [7, 8]  # every distinct valid id is a target
-    assert planner.counts.planned == 1 and planner.counts.excluded == 0
+    assert planner.tally.planned == 1 and planner.tally.excluded == 0
     assert prospects[7].attributes == prospects[8].attributes == {"title": "CEO"}
 
 
@@ -102,8 +91,8 @@ def test_missing_identity(identity_map: Any) -> None:
     record = {"title": "CEO"} if identity_map is None else {"identityMap": identity_map, "title": "CEO"}
     planner, prospects = plan([record])
     assert prospects == {}
-    assert planner.exclusions[0].reason == "missing identity"
-    assert planner.exclusions[0].line == 1
+    assert planner.tally.exclusions[0].reason == "missing identity"
+    assert planner.tally.exclusions[0].line == 1
 
 
 def test_the_identity_namespace_comes_from_the_profile() -> None:
@@ -304,7 +293,7 @@ def test_counts_add_up_on_the_demo_file() -> None:
     planner = Planner(profile)
     for record in read_records(profile.source_path(), "jsonl"):
         planner.add(record)
-    counts = planner.counts
+    counts = planner.tally
     assert counts.read == counts.planned + counts.excluded + counts.malformed
     assert counts.malformed == 2 and counts.excluded > 0 and planner.targeted > 200
 
@@ -333,7 +322,7 @@ def test_the_planner_never_crashes_and_counts_add_up(items: list[Any], spill_aft
     prospects = {p.prospect_id: p for p in planner.prospects()}
     planner.close()
     targeted = planner.targeted
-    counts = planner.counts
+    counts = planner.tally
     assert counts.read == len(items) == counts.planned + counts.excluded + counts.malformed
     assert len(prospects) == targeted
     for prospect in prospects.values():
@@ -350,59 +339,97 @@ def test_spill_files_are_removed(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-segment_entries = st.dictionaries(
-    st.sampled_from(["seg-emea", "seg-churn", "x"]),
-    st.fixed_dictionaries({"status": st.sampled_from(["realized", "existing", "exited", "Realized", "-"])
-                                     | json_values}) | st.fixed_dictionaries({}) | json_values)
+def planned_list(items: list[Any], spill_after: int, tmp_path: Path | None = None) -> list[PlannedProspect]:
+    planner = Planner(make_profile(), spill_dir=tmp_path, spill_after=spill_after)
+    for line, data in enumerate(items, start=1):
+        planner.add(Record(line, data, None) if isinstance(data, dict) else Record(line, None, "bad"))
+    prospects = list(planner.prospects())
+    assert planner.targeted == len(prospects)
+    planner.close()
+    return prospects
 
 
-@settings(max_examples=300, deadline=None)
-@given(segment_entries)
-def test_the_fast_segment_code_equals_the_checked_one(ups: dict[str, Any]) -> None:
-    """``_segment_code`` (one comprehension, falling back on any surprise) against the plain loop."""
-    planner = Planner(make_profile())
-    fast_values: dict[str, Any] = {}
-    checked_values: dict[str, Any] = {}
-    fast = planner._segment_code(ups, fast_values)
-    assert fast == planner._checked_segment_code(ups, checked_values)
-    assert fast_values == checked_values
-    assert len(fast) == 2 and set(fast) <= {"r", "e", "x", "-", "!"}
-
-
-def reference_values(profile: Profile, data: dict[str, Any]) -> dict[str, Any]:
-    """DESIGN.md section 3 for mapping rows, written the plain way: read the path, skip null, convert."""
-    values: dict[str, Any] = {}
-    for row in profile.mapping:
-        value = read_path(data, compile_path(row.source))
-        if value is None:
-            continue
-        try:
-            values[row.target] = _converter(catalog.get(row.target))(value)  # type: ignore[arg-type]
-        except ConversionError as exc:
-            values[row.target] = {FAILED: str(exc)}
-            values[FAILED_KEY] = True
-    return values
-
-
-path_values = json_values | st.text(min_size=250, max_size=260) | st.sampled_from(
-    ["2026-11-20", "2026-11-20T13:15:49Z", "12", "true", "x" * 255])
-row_records = st.fixed_dictionaries({}, optional={
-    "person": st.fixed_dictionaries({}, optional={
-        "name": st.fixed_dictionaries({}, optional={"firstName": path_values}) | path_values}) | path_values,
-    "workEmail": st.fixed_dictionaries({}, optional={"address": path_values}) | path_values,
-    "phones": st.lists(st.fixed_dictionaries({}, optional={"number": path_values}) | path_values, max_size=2)
-    | st.dictionaries(st.sampled_from(["0", "1"]), st.fixed_dictionaries({"number": path_values})) | path_values,
-    **{top: path_values for top in ("score", "connections", "optOut", "birthday", "available", "title", "tags")},
+small_ids = st.lists(st.fixed_dictionaries({"id": st.integers(1, 6) | st.sampled_from(["2", " 3", "x"])}),
+                     min_size=1, max_size=2)
+repeating_records = st.fixed_dictionaries({"identityMap": st.fixed_dictionaries({"Oid": small_ids})}, optional={
+    "segmentMembership": st.fixed_dictionaries(
+        {"ups": st.dictionaries(st.sampled_from(["seg-emea", "seg-churn"]),
+                                st.fixed_dictionaries({}, optional={"status": st.sampled_from(
+                                    ["realized", "existing", "exited", "gone"]) | json_values}))}),
+    "title": json_values, "score": json_values, "person": json_values, "tags": json_values,
 })
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(row_records)
-def test_mapping_rows_read_what_the_plain_reading_reads(data: dict[str, Any]) -> None:
-    """The planner's row loop (shared top-level lookups, a path walk without per-step checks) against the
-    plain reading: same values, failures and key order, whatever shapes the record holds."""
-    profile = make_profile()
-    values = Planner(profile)._values(data)
-    expected = reference_values(profile, data)
-    assert values == expected
-    assert list(values) == list(expected)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(repeating_records | json_values, max_size=25), st.integers(1, 4))
+def test_spilled_and_in_memory_planning_give_the_same_prospects_in_the_same_order(items: list[Any],
+                                                                                   spill_after: int) -> None:
+    in_memory = planned_list(items, spill_after=50_000)
+    spilled = planned_list(items, spill_after=spill_after)
+    assert [p.prospect_id for p in spilled] == [p.prospect_id for p in in_memory]
+    assert spilled == in_memory
+    assert [list(p.attributes) for p in spilled] == [list(p.attributes) for p in in_memory]  # key order too
+
+
+def test_prospects_come_in_first_seen_order_whether_spilled_or_not() -> None:
+    items = [rec(5, title="a"), rec(2, title="b"), rec(5, title="c"), rec(9), rec(2, title="d")]
+    for spill_after in (50_000, 1, 2):
+        prospects = planned_list(items, spill_after)
+        assert [p.prospect_id for p in prospects] == [5, 2, 9]
+        assert [p.attributes.get("title") for p in prospects] == ["c", "d", None]
+
+
+# ----- numbers JSON cannot carry, and control characters (the same for every reader) -----
+
+@pytest.mark.parametrize(("fields", "target", "message"), [
+    ({"score": float("inf")}, "score", "is not a finite number"),
+    ({"score": float("nan")}, "score", "is not a finite number"),
+    ({"score": "1e400"}, "score", "is not a finite number"),
+    ({"score": 2**70}, "score", "is out of range"),
+    ({"connections": float("-inf")}, "linkedInConnections", "is not a whole number"),
+    ({"connections": str(2**64)}, "linkedInConnections", "is out of range"),
+    ({"title": float("inf")}, "title", "is not a finite number"),
+    ({"title": "Chief\x00Officer"}, "title", "contains a control character"),
+    ({"title": "bell\x07"}, "title", "contains a control character"),
+    ({"tags": ["ok", "no\x1bpe"]}, "tags", "contains a control character"),
+    ({"available": "2026-11-20T13:15:49\x00"}, "availableAt", "is not an ISO 8601 date and time"),
+])
+def test_non_finite_numbers_and_control_characters_fail_locally(fields: dict[str, Any], target: str,
+                                                                 message: str) -> None:
+    prospect = one(person={"name": {"firstName": "Ann"}}, **fields)
+    assert prospect.attributes == {}
+    (failure,) = prospect.failures
+    assert failure.field == target and message in failure.detail and target in failure.detail
+
+
+def test_tabs_and_line_breaks_are_ordinary_text() -> None:
+    assert one(title="a\tb\r\nc").attributes == {"title": "a\tb\r\nc"}
+
+
+def test_1e400_read_from_a_json_file_is_never_sent_as_null(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"identityMap": {"Oid": [{"id": 1}]}, "score": 1e400, "title": "VP"}\n'
+                       b'{"identityMap": {"Oid": [{"id": 2}]}, "score": 1e300, "title": "x\\u0000y"}\n')
+    planner = Planner(make_profile())
+    for record in read_records(source, "jsonl"):
+        planner.add(record)
+    prospects = {p.prospect_id: p for p in planner.prospects()}
+    planner.close()
+    # the reader may call the first line malformed, or pass the number on: it is never planned for sending
+    assert 1 not in prospects or [f.field for f in prospects[1].failures] == ["score"]
+    assert 1 in prospects or planner.tally.malformed == 1
+    assert prospects[2].attributes == {} and [f.field for f in prospects[2].failures] == ["title"]
+
+
+status_entries = st.dictionaries(
+    st.sampled_from(["seg-emea", "seg-churn", "x"]),
+    st.fixed_dictionaries({"status": st.sampled_from(["realized", "existing", "exited", "Realized"]) | json_values})
+    | st.fixed_dictionaries({}) | json_values)
+
+
+@settings(max_examples=300, deadline=None)
+@given(status_entries)
+def test_the_common_case_statuses_equal_the_plain_reading(ups: dict[str, Any]) -> None:
+    """``Planner._statuses`` (one comprehension, falling back on any surprise) against ``segment_status``."""
+    planner = Planner(make_profile())
+    assert list(planner._statuses(ups)) == [segment_status(ups.get(s)) for s in ("seg-emea", "seg-churn")]

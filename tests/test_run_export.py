@@ -17,6 +17,7 @@ from test_run_support import (
     write_records,
 )
 
+from outreach_tui.export.connect import connector
 from outreach_tui.export.events import (
     Event,
     Excluded,
@@ -177,8 +178,9 @@ def run_with_hook(profile_path: Path, sb: Sandbox, hook, **options) -> tuple[Fin
         events.append(event)
         hook(runner, event)
 
-    runner = ExportRunner(load_profile(profile_path), RunOptions(**options),
-                          StaticTokenSource(token_for(sb)), emit)
+    profile = load_profile(profile_path)
+    runner = ExportRunner(profile, RunOptions(**options), emit,
+                          connect=connector(profile, tokens=StaticTokenSource(token_for(sb))))
     return asyncio.run(runner.run()), events
 
 
@@ -257,9 +259,10 @@ def test_unreachable_outreach_exits_4(tmp_path: Path) -> None:
     write_records(tmp_path / "in.jsonl", standard_records(3))
 
     events: list[Event] = []
-    runner = ExportRunner(load_profile(profile), RunOptions(state_path=tmp_path / "s.sqlite3"),
-                          StaticTokenSource("token"), events.append,
-                          retry=RetryPolicy(max_attempts=2, base_delay=0.01))
+    loaded = load_profile(profile)
+    runner = ExportRunner(loaded, RunOptions(state_path=tmp_path / "s.sqlite3"), events.append,
+                          connect=connector(loaded, tokens=StaticTokenSource("token"),
+                                            retry=RetryPolicy(max_attempts=2, base_delay=0.01)))
     finished = asyncio.run(runner.run())
 
     assert finished.exit_code == 4, finished.message

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from outreach_tui.export.connect import connector
 from outreach_tui.export.events import Event, Finished
 from outreach_tui.export.runner import ExportRunner, RunOptions
 from outreach_tui.outreach.credentials import StaticTokenSource, TokenSource
@@ -91,7 +92,8 @@ def run_export(profile_path: Path, tokens: TokenSource | None = None, sb: Sandbo
         tokens = StaticTokenSource(token_for(sb))
     events: list[Event] = []
     options.setdefault("state_path", profile_path.parent / "state.sqlite3")
-    runner = ExportRunner(load_profile(profile_path), RunOptions(**options), tokens, events.append)
+    profile = load_profile(profile_path)
+    runner = ExportRunner(profile, RunOptions(**options), events.append, connect=connector(profile, tokens=tokens))
     finished = asyncio.run(runner.run())
     return finished, events
 

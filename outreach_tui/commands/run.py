@@ -20,8 +20,9 @@ from typing import TextIO
 
 import orjson
 
+from outreach_tui.export.control import EXIT_USAGE, RunOptions
 from outreach_tui.export.events import Event, Finished, Progress, ProspectFailed, Resumed, Throttled
-from outreach_tui.export.runner import EXIT_USAGE, ExportRunner, RunOptions
+from outreach_tui.export.runner import ExportRunner
 from outreach_tui.profile import ProfileError, load_profile
 
 FAILURES_SHOWN = 20  # diagnostics printed to stderr; the report has the rest

@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from outreach_tui.exit_codes import ExitCode
-from outreach_tui.export.plan import Planner, SegmentCounts
+from outreach_tui.export.plan import Planner
+from outreach_tui.export.tally import LIST_CAP
 from outreach_tui.profile import Profile, ProfileError, load_profile
 from outreach_tui.xdm.records import InputError, detect_format, read_records
 
@@ -50,30 +51,29 @@ def run(args: argparse.Namespace) -> int:
 def check_input(profile: Profile, input_path: Path | None) -> dict[str, Any]:
     path = input_path or profile.source_path()
     fmt = profile.source.format if input_path is None and profile.source.format else detect_format(path)
-    failures: list[dict[str, Any]] = []
     would_fail = 0
-    segment_counts = SegmentCounts(segment.id for segment in profile.segments)
+    failures: list[dict[str, Any]] = []
     with Planner(profile) as planner:
+        tally = planner.tally
         for record in read_records(path, fmt):
             planner.add(record)
         for prospect in planner.prospects():
-            segment_counts.add(prospect.segments)
+            tally.segments.add(prospect.segments)
             if prospect.failures:
                 would_fail += 1
-                failures.extend(d.to_json() for d in prospect.failures[: 1000 - len(failures)])
-        counts = planner.counts
-        segments = segment_counts.totals()
+                failures.extend(d.to_json() for d in prospect.failures[: LIST_CAP - len(failures)])
+        segments = tally.segments.totals()
         return {
             "input": str(path),
             "format": fmt,
-            "records": {"read": counts.read, "planned": counts.planned, "excluded": counts.excluded,
-                        "malformed": counts.malformed},
+            "records": {"read": tally.read, "planned": tally.planned, "excluded": tally.excluded,
+                        "malformed": tally.malformed},
             "prospects": {"targeted": planner.targeted, "would_fail": would_fail},
             "segments": [{"id": segment.id, "mapping_id": segment.mapping_id,
                           **{status: segments[segment.id][status] for status in ("realized", "existing", "exited")}}
                          for segment in profile.segments],
-            "exclusions": [{"line": e.line, "reason": e.reason, "detail": e.detail} for e in planner.exclusions],
-            "malformed": [{"line": e.line, "detail": e.detail} for e in planner.malformed],
+            "exclusions": [{"line": e.line, "reason": e.reason, "detail": e.detail} for e in tally.exclusions],
+            "malformed": [{"line": e.line, "detail": e.detail} for e in tally.malformed_lines],
             "failures": failures,
         }
 

@@ -7,26 +7,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.export.tally import Tally
 
-
-@dataclass(frozen=True, slots=True)
-class Counts:
-    """Running totals. records: read = planned + excluded + malformed. prospects: targeted = activated +
-    unchanged + failed + pending (+ planned in a dry run)."""
-
-    read: int = 0
-    planned: int = 0
-    excluded: int = 0
-    malformed: int = 0
-    targeted: int = 0
-    activated: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    pending: int = 0
-    dry_run_planned: int = 0  # prospects that would be sent, in a dry run
-    sent: int = 0
-    retried: int = 0
-    rate_limited: int = 0
+Counts = Tally  # what events carry: ``Tally.snapshot()``, the counts at one moment
 
 
 @dataclass(frozen=True, slots=True)

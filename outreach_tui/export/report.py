@@ -1,9 +1,5 @@
-"""The run report (DESIGN.md section 6): one JSON object whose counts always add up.
-
-Extra keys beyond the contract: ``planned`` under ``prospects`` (dry runs), ``planned_updates`` (dry runs: the
-first few PATCH bodies), ``exclusions_total`` / ``failures_total`` (the lists are capped), ``exit_code``,
-``state_path`` and ``input``.
-"""
+"""The run report's parts and files: the tally builds the report (``export/tally.py``); this module checks
+its counts add up, words its entries, writes it atomically and sums it up in one line for humans."""
 
 from __future__ import annotations
 
@@ -11,14 +7,14 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from outreach_tui.diagnostics import Diagnostic
-from outreach_tui.export.events import Counts
 
-LIST_CAP = 1000  # entries kept in "exclusions" and "failures"; the totals say how many there were
+if TYPE_CHECKING:
+    from outreach_tui.export.tally import Tally
 STATUSES = ("realized", "existing", "exited")
 
 
@@ -33,7 +29,7 @@ class ExclusionEntry:
     detail: str = ""
 
 
-def activation_rate(counts: Counts, dry_run: bool) -> float:
+def activation_rate(counts: Tally, dry_run: bool) -> float:
     """Share of targeted prospects that hold their values in Outreach (or would, in a dry run)."""
     if counts.targeted == 0:
         return 1.0
@@ -41,7 +37,7 @@ def activation_rate(counts: Counts, dry_run: bool) -> float:
     return round(good / counts.targeted, 6)
 
 
-def check_counts(counts: Counts, dry_run: bool) -> None:
+def check_counts(counts: Tally, dry_run: bool) -> None:
     """The report's promise: every record and every target prospect is counted exactly once."""
     records = counts.planned + counts.excluded + counts.malformed
     assert counts.read == records, f"records do not add up: read {counts.read} != {records}"
@@ -50,73 +46,14 @@ def check_counts(counts: Counts, dry_run: bool) -> None:
     assert dry_run or counts.dry_run_planned == 0, "planned prospects outside a dry run"
 
 
-def build_report(
-    *,
-    destination: str,
-    started_at: str,
-    finished_at: str,
-    dry_run: bool,
-    counts: Counts,
-    segments: Iterable[dict[str, Any]],
-    exclusions: Iterable[ExclusionEntry],
-    exclusions_total: int,
-    failures: Iterable[Diagnostic],
-    failures_total: int,
-    exit_code: int,
-    planned_updates: list[dict[str, Any]] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    check_counts(counts, dry_run)
-    prospects: dict[str, int] = {
-        "targeted": counts.targeted,
-        "activated": counts.activated,
-        "unchanged": counts.unchanged,
-        "failed": counts.failed,
-        "pending": counts.pending,
-    }
-    if dry_run:
-        prospects["planned"] = counts.dry_run_planned
-    report: dict[str, Any] = {
-        "destination": destination,
-        "started_at": started_at,
-        "finished_at": finished_at,
-        "dry_run": dry_run,
-        "records": {"read": counts.read, "planned": counts.planned, "excluded": counts.excluded,
-                    "malformed": counts.malformed},
-        "prospects": prospects,
-        "requests": {"sent": counts.sent, "retried": counts.retried, "rate_limited": counts.rate_limited},
-        "activation_rate": activation_rate(counts, dry_run),
-        "segments": list(segments),
-        "exclusions": [_exclusion_json(entry) for entry in _capped(exclusions)],
-        "exclusions_total": exclusions_total,
-        "failures": [_failure_json(diagnostic) for diagnostic in _capped(failures)],
-        "failures_total": failures_total,
-        "exit_code": exit_code,
-    }
-    if dry_run:
-        report["planned_updates"] = planned_updates or []
-    if extra:
-        report.update({key: value for key, value in extra.items() if key not in report})
-    return report
-
-
-def _capped(items: Iterable[Any]) -> list[Any]:
-    kept: list[Any] = []
-    for item in items:
-        if len(kept) >= LIST_CAP:
-            break
-        kept.append(item)
-    return kept
-
-
-def _exclusion_json(entry: ExclusionEntry) -> dict[str, Any]:
+def exclusion_json(entry: ExclusionEntry) -> dict[str, Any]:
     data: dict[str, Any] = {"line": entry.line, "reason": entry.reason}
     if entry.detail:
         data["detail"] = entry.detail
     return data
 
 
-def _failure_json(diagnostic: Diagnostic) -> dict[str, Any]:
+def failure_json(diagnostic: Diagnostic) -> dict[str, Any]:
     return {"prospect_id": diagnostic.prospect_id, "status": diagnostic.status,
             "error_id": diagnostic.error_id, "detail": diagnostic.detail,
             "field": diagnostic.field, "origin": diagnostic.origin, "hint": diagnostic.hint}
@@ -144,7 +81,7 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
         raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 
-def summary_line(counts: Counts, dry_run: bool, report_path: Path | None) -> str:
+def summary_line(counts: Tally, dry_run: bool, report_path: Path | None) -> str:
     """One line for humans, e.g. ``1,204 activated, 3 unchanged, 2 failed (requests: 1,206 sent ...)``."""
     parts = [f"{counts.targeted:,} prospects targeted"]
     if dry_run:

@@ -35,6 +35,7 @@ from typing import Any
 import httpx
 
 from outreach_tui.commands.run import execute
+from outreach_tui.export.connect import connector
 from outreach_tui.export.events import Finished
 from outreach_tui.export.runner import ExportRunner, RunOptions
 from outreach_tui.outreach.credentials import StaticTokenSource
@@ -90,7 +91,9 @@ def write_inputs(directory: Path, api_base: str, n: int, concurrency: int, versi
 
 
 def export(profile: Path, state: Path, token: str) -> tuple[Finished, float, float]:
-    runner = ExportRunner(load_profile(profile), RunOptions(state_path=state), StaticTokenSource(token))
+    loaded = load_profile(profile)
+    runner = ExportRunner(loaded, RunOptions(state_path=state),
+                          connect=connector(loaded, tokens=StaticTokenSource(token)))
     cpu, wall = time.process_time(), time.perf_counter()
     finished = execute(runner)  # the event loop `outreach-tui --run` uses
     return finished, time.perf_counter() - wall, time.process_time() - cpu
