@@ -142,18 +142,18 @@ class Planner:
         first_segment = len(rows)
         for prospect_id, staged in self._staging.items():
             valid, segment_fields, segment_failures = self._segment_view(staged[first_segment:])
-            attributes = {target: value for target, value in zip(rows, staged, strict=False)  # the segments follow
-                          if value is not None}
-            failures = [self._local_failure(prospect_id, target, value.problem)
-                        for target, value in attributes.items() if type(value) is Failure]
-            if segment_failures:
+            attributes = dict(zip(rows, staged, strict=False))  # the segments follow the rows
+            if None in attributes.values():  # the records said nothing about some targets
+                attributes = {target: value for target, value in attributes.items() if value is not None}
+            if segment_failures or Failure in map(type, attributes.values()):
+                failures = [self._local_failure(prospect_id, target, value.problem)
+                            for target, value in attributes.items() if type(value) is Failure]
                 failures += [self._local_failure(prospect_id, target, failure.problem)
                              for target, failure in segment_failures]
-            if failures:
                 yield PlannedProspect(prospect_id, {}, failures, valid)
             else:
                 attributes.update(segment_fields)
-                yield PlannedProspect(prospect_id, attributes, failures, valid)
+                yield PlannedProspect(prospect_id, attributes, [], valid)
 
     def _segment_view(self, statuses: Statuses) -> _SegmentView:
         """What a prospect's statuses mean: the valid ones, the custom fields they write, the failed ones.

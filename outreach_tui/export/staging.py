@@ -76,15 +76,17 @@ class Staging:
         if self._db is None:
             yield from self._memory.items()
             return
-        self._write_batch()
-        self._db.executescript(
-            "CREATE INDEX IF NOT EXISTS updates_by_prospect ON updates (id);"
-            "DROP TABLE IF EXISTS prospects;"
-            "CREATE TABLE prospects (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL);"  # first-seen order
-            "INSERT INTO prospects (id) SELECT id FROM updates GROUP BY id ORDER BY min(rowid);"
-        )
-        rows = self._db.execute("SELECT p.id, u.staged FROM prospects AS p JOIN updates AS u ON u.id = p.id "
-                                "ORDER BY p.seq, u.rowid")  # the index gives this order: no sort
+        updates = int(self._db.execute("SELECT count(*) FROM updates").fetchone()[0])
+        if len(self) == updates:  # no prospect was updated twice: input order is first-seen order
+            rows = self._db.execute("SELECT id, staged FROM updates ORDER BY rowid")
+        else:
+            self._db.executescript(
+                "DROP TABLE IF EXISTS prospects;"
+                "CREATE TABLE prospects (seq INTEGER PRIMARY KEY, id INTEGER NOT NULL);"  # first-seen order
+                "INSERT INTO prospects (id) SELECT id FROM updates GROUP BY id ORDER BY min(rowid);"
+            )
+            rows = self._db.execute("SELECT p.id, u.staged FROM prospects AS p JOIN updates AS u ON u.id = p.id "
+                                    "ORDER BY p.seq, u.rowid")  # the index on updates (id) gives this order
         current_id, merged = 0, None
         for prospect_id, blob in rows:
             staged = pickle.loads(blob)
