@@ -328,6 +328,7 @@ def test_fields_no_longer_mapped_are_counted_for_cleanup(tmp_path: Path, sandbox
 
     code, after = status_json(profile, "--offline")
     done = status(profile, "--offline")
+    assert code == 3
     assert after["pending_cleanup"] == {"tracked": True, "fields": {"custom4": 6, "custom5": 2, "title": 6},
                                         "clear_on_unmap": False}
     assert "3 fields this destination wrote and no longer maps ([export] clear_on_unmap = false)" in done.stdout
@@ -340,3 +341,65 @@ def test_in_process_main_matches_the_command(tmp_path: Path, capsys: pytest.Capt
     assert main(["status", str(profile), "--offline"]) == 3
     out = capsys.readouterr().out
     assert out.startswith("Profile:") and "Next:            sign in: outreach-tui login" in out
+
+
+def test_an_expired_token_is_renewed_by_the_status_request_and_the_new_expiry_shown(
+        tmp_path: Path, sandbox: Sandbox) -> None:
+    profile_path = write_profile(tmp_path, sandbox.api_base)
+    key = load_profile(profile_path).token_place().key
+    # minted two minutes ago with two minutes to live (so Outreach's once-a-minute mint throttle is no wait)
+    minted = TokenRecord.from_token_response(sandbox.issue_token(), user=USER, now=time.time() - 120)
+    minted.expires_at = minted.minted_at + 119
+    default_store().save(key, minted)
+
+    code, offline = status_json(profile_path, "--offline")
+    assert code == 0  # expired, but a refresh token is stored: still signed in
+    assert offline["sign_in"]["expired"] is True and offline["sign_in"]["refresh_token"] is True
+    mints = sandbox.stats.token_mints
+
+    code, online = status_json(profile_path)
+    assert code == 0
+    assert sandbox.stats.token_mints == mints + 1  # the one request refreshed the token first
+    assert online["sign_in"]["expired"] is False and online["sign_in"]["expires_in_seconds"] > 60
+    assert online["budget"]["checked"] is True
+
+
+def test_a_run_that_did_not_finish_is_shown_as_such(tmp_path: Path) -> None:
+    from outreach_tui.export.state import StateStore
+
+    profile = write_profile(tmp_path, "http://127.0.0.1:9/api/v2")
+    state = tmp_path / "state.sqlite3"
+    with StateStore.open(state) as store:
+        store.start_run("2026-01-02T03:04:05.000Z", dry_run=False, full_resync=True)
+    code, body = status_json(profile, "--offline", "--state", state)
+    done = status(profile, "--offline", "--state", state)
+    assert code == 3  # signed out; the state is still read
+    assert body["last_run"]["finished_at"] is None and body["last_run"]["full_resync"] is True
+    assert "full resync #1 started" in done.stdout and "did not finish" in done.stdout
+
+
+def test_an_unreadable_state_exits_2_naming_the_file(tmp_path: Path, sandbox: Sandbox) -> None:
+    profile_path = write_profile(tmp_path, sandbox.api_base)
+    default_store().save(load_profile(profile_path).token_place().key,
+                         TokenRecord.from_token_response(sandbox.issue_token(), user=USER))
+    state = tmp_path / "state.sqlite3"
+    state.write_bytes(b"this is not a database" * 100)
+    done = status(profile_path, "--offline", "--state", state)
+    assert done.returncode == 2
+    assert f"State problem:   {state}: cannot read the export state" in done.stdout
+
+
+def test_a_spent_budget_is_reported_at_once_not_waited_out(tmp_path: Path, sandbox_factory: Any) -> None:
+    sandbox = sandbox_factory(rate_limit=1, window=600)
+    profile_path = write_profile(tmp_path, sandbox.api_base)
+    default_store().save(load_profile(profile_path).token_place().key,
+                         TokenRecord.from_token_response(sandbox.issue_token(), user=USER))
+    code, first = status_json(profile_path)
+    assert code == 0 and (first["budget"]["limit"], first["budget"]["remaining"]) == (1, 0)
+
+    started = time.monotonic()
+    code, second = status_json(profile_path)  # Outreach answers 429: the limiter would wait 10 minutes
+    assert time.monotonic() - started < 30
+    assert code == 0 and sandbox.stats.rate_limited == 1
+    assert second["budget"]["remaining"] == 0 and 0 < second["budget"]["resets_in_seconds"] <= 600
+    assert "rate limited (HTTP 429)" in second["budget"]["error"]

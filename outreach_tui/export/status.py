@@ -10,8 +10,11 @@ user, the scopes, the expiry and whether a refresh token exists are reported.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,10 +155,13 @@ def sign_in_facts(profile: Profile, store: TokenStore | None = None, now: float 
 
 # ----- the budget (one request) -------------------------------------------------------------------------------
 
-async def probe_budget(profile: Profile, budget: Budget) -> AuthRequired | ScopeMissing | None:
+async def probe_budget(profile: Profile, budget: Budget,
+                       store: TokenStore | None = None) -> AuthRequired | ScopeMissing | None:
     """Send one cheap request and fill ``budget`` from what the limiter learnt. Returns the sign-in problem the
     answer revealed (the token refused and not refreshable, a scope missing), else None. Raises AuthUnreachable
-    and OutreachUnreachable (no answer at all)."""
+    and OutreachUnreachable (no answer at all). A 429 ends the probe at once: the limiter would hold the
+    request until the window resets (up to an hour), and "0 left, resets at ..." is the answer anyway."""
+    # imported here: a signed-out or offline status never loads httpx and the client
     from outreach_tui.outreach.client import OutreachClient, OutreachRequestFailed
     from outreach_tui.outreach.ratelimit import RateLimiter
     from outreach_tui.outreach.retry import RetryPolicy
@@ -163,13 +169,16 @@ async def probe_budget(profile: Profile, budget: Budget) -> AuthRequired | Scope
 
     place = profile.token_place()
     limiter = RateLimiter(profile.export.budget_per_hour)
-    client = OutreachClient(profile.outreach.api_base, token_source_for(profile.outreach, place), limiter=limiter,
-                            retry=RetryPolicy(max_attempts=PROBE_ATTEMPTS), concurrency=1,
+    throttled = asyncio.Event()
+    limiter.on_throttle = lambda _until, _reason: throttled.set()
+    client = OutreachClient(profile.outreach.api_base, token_source_for(profile.outreach, place, store=store),
+                            limiter=limiter, retry=RetryPolicy(max_attempts=PROBE_ATTEMPTS), concurrency=1,
                             login_hint=place.login_hint)
     try:
         async with client:
-            await client.custom_field_types()
-    except AuthUnreachable:
+            if not await _unless_throttled(client.custom_field_types(), throttled):
+                budget.error = f"rate limited (HTTP 429): {limiter.throttle_reason or 'no requests left'}"
+    except AuthUnreachable:  # a subclass of AuthRequired, but "cannot reach", not "sign in again"
         raise
     except (AuthRequired, ScopeMissing) as exc:
         budget.error = str(exc)
@@ -180,6 +189,23 @@ async def probe_budget(profile: Profile, budget: Budget) -> AuthRequired | Scope
         budget.checked = client.answers > 0
         budget.limit, budget.remaining, budget.reset_at = limiter.limit, limiter.remaining, limiter.reset_at
     return None
+
+
+async def _unless_throttled(request: Coroutine[Any, Any, object], throttled: asyncio.Event) -> bool:
+    """Await ``request`` unless ``throttled`` is set first (then cancel it). True when the request finished."""
+    task = asyncio.ensure_future(request)
+    waiter = asyncio.ensure_future(throttled.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if task.done():
+        task.result()  # its exception, if any, is the caller's to handle
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
 
 
 # ----- all of it ------------------------------------------------------------------------------------------------
@@ -200,7 +226,7 @@ async def gather_status(profile: Profile, *, offline: bool = False, state_path: 
         budget.skipped = "offline"
     else:
         try:
-            refused = await probe_budget(profile, budget)
+            refused = await probe_budget(profile, budget, store)
         except (AuthUnreachable, OutreachUnreachable) as exc:
             budget.error = str(exc)
             refused, exit_code = None, ExitCode.UNREACHABLE
