@@ -54,7 +54,8 @@ COMMANDS: dict[str, Command] = {
     "logout": Command("login", "add_logout_arguments", "run_logout", "forget the stored tokens"),
     "sandbox": Command("sandbox", "add_arguments", "run", "run the local Outreach sandbox"),
     "demo": Command("wizard", "add_demo_arguments", "run_demo", "sandbox + demo data + wizard"),
-    "status": Command("status", "add_arguments", "run", "sign-in, budget left, last run, dead letters"),
+    "status": Command("status", "add_arguments", "run", "who is signed in, token expiry, budget left, last run, "
+                                                      "dead letters, fields pending cleanup"),
 }
 
 

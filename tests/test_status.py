@@ -247,6 +247,7 @@ def test_unreachable_outreach_exits_4_and_still_reports_what_is_known(
     assert code == 4
     assert body["sign_in"]["signed_in"] is True and body["budget"]["checked"] is False
     assert "cannot connect" in body["budget"]["error"]
+    assert "Next:            check the network and [outreach] api_base" in status(profile).stdout
 
 
 # ----- after runs -------------------------------------------------------------------------------------------

@@ -63,6 +63,8 @@ def render(status: Status) -> list[str]:
     lines += _state(status.state)
     if status.next_step:
         lines.append(_row("Next", f"sign in: {status.next_step}"))
+    elif status.exit_code == ExitCode.UNREACHABLE:
+        lines.append(_row("Next", "check the network and [outreach] api_base / token_url, then run status again"))
     return lines
 
 
@@ -106,7 +108,8 @@ def _sign_in(facts: SignIn, now: float) -> list[str]:
     else:
         who = f"no: {facts.problem or 'not signed in'}"
     lines = [_row("Signed in", who, *([f"problem: {facts.problem}"] if facts.signed_in and facts.problem else [])),
-             _row("Tokens kept in", facts.store)]
+             _row("Tokens kept in", facts.store + (" (not used while OUTREACH_ACCESS_TOKEN is set)"
+                                                   if facts.via == "environment" else ""))]
     needed = " ".join(facts.required_scopes)
     if facts.scopes is None and facts.via == "none":
         lines.append(_row("Scopes", f"none granted (not signed in); this profile needs {needed}"))
@@ -132,7 +135,7 @@ def _budget(budget: Budget, now: float) -> list[str]:
     if budget.skipped:
         return [_row("Budget left", f"not checked ({budget.skipped}); {own}")]
     if budget.remaining is None or budget.limit is None:
-        return [_row("Budget left", f"unknown: {budget.error or 'Outreach sent no X-RateLimit headers'}; {own}")]
+        return [_row("Budget left", f"unknown: {budget.error or 'Outreach sent no X-RateLimit headers'}", own)]
     reset = f", resets {local_time(budget.reset_at)} ({relative(budget.reset_at, now)})" if budget.reset_at else ""
     error = [f"the request failed: {budget.error}"] if budget.error else []
     return [_row("Budget left", f"{budget.remaining:,} of {budget.limit:,} requests this hour{reset}", own, *error)]
