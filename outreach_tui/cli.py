@@ -32,6 +32,8 @@ outreach-tui login PROFILE.toml        sign in to Outreach in the browser [--no-
 outreach-tui logout PROFILE.toml       forget the stored tokens
 outreach-tui sandbox                   run the local Outreach sandbox [--port N] [--rate-limit N] ...
 outreach-tui demo                      sandbox + demo data + wizard, nothing to configure
+outreach-tui status PROFILE.toml       who is signed in, scopes, token expiry, budget left, last run,
+                                       dead letters, fields pending cleanup [--json] [--offline]
 
 Exit codes: 0 ok, 1 some prospects failed, 2 bad profile/input/usage, 3 sign-in needed,
 4 Outreach unreachable, 70 internal error (traceback saved), 130 interrupted.
@@ -52,6 +54,8 @@ COMMANDS: dict[str, Command] = {
     "logout": Command("login", "add_logout_arguments", "run_logout", "forget the stored tokens"),
     "sandbox": Command("sandbox", "add_arguments", "run", "run the local Outreach sandbox"),
     "demo": Command("wizard", "add_demo_arguments", "run_demo", "sandbox + demo data + wizard"),
+    "status": Command("status", "add_arguments", "run", "who is signed in, token expiry, budget left, last run, "
+                                                      "dead letters, fields pending cleanup"),
 }
 
 

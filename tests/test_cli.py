@@ -79,7 +79,7 @@ def test_saved_tracebacks_are_capped(isolated_environment: Path) -> None:
         (["valdiate", "p.toml"], "unknown command 'valdiate'; did you mean 'validate'?"),
         (["lgoin", "p.toml"], "unknown command 'lgoin'; did you mean 'login'?"),
         (["sandbx"], "unknown command 'sandbx'; did you mean 'sandbox'?"),
-        (["frobnicate"], "unknown command 'frobnicate'; commands: validate, login, logout, sandbox, demo"),
+        (["frobnicate"], "unknown command 'frobnicate'; commands: validate, login, logout, sandbox, demo, status"),
     ],
 )
 def test_a_mistyped_command_gets_did_you_mean_and_exit_2(args: list[str], expected: str) -> None:
