@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.tui.export_view import Cause
 
 
 class Dialog(ModalScreen[bool]):
@@ -48,6 +48,9 @@ class ErrorModal(Dialog):
             with Horizontal(classes="buttons"):
                 yield Button("OK", id="ok", variant="primary", compact=True)
 
+    def on_mount(self) -> None:
+        self.query_one("#ok", Button).focus()  # enter closes it, as a user expects
+
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
         self.dismiss(True)
@@ -73,22 +76,28 @@ class ConfirmModal(Dialog):
         self.dismiss(event.button.id == "yes")
 
 
-class DiagnosticModal(Dialog):
-    def __init__(self, diagnostic: Diagnostic) -> None:
+class CauseModal(Dialog):
+    """One cause of failures: the first failure in full, its hint, and the first prospects it hit."""
+
+    def __init__(self, cause: Cause, report: str) -> None:
         super().__init__()
-        self.diagnostic = diagnostic
+        self.cause = cause
+        self.report = report
 
     def compose(self) -> ComposeResult:
-        d = self.diagnostic
+        d, cause = self.cause.first, self.cause
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
+        table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for label, value in (("Prospect", str(d.prospect_id)), ("HTTP status", str(d.status or "not sent")),
-                             ("Error", d.error_id), ("Field", d.field or "—"), ("From", d.origin or "—"),
-                             ("Detail", d.detail), ("Hint", d.hint or "—")):
+        more = cause.count - len(cause.examples)
+        prospects = ", ".join(str(p) for p in cause.examples) + (f" and {more:,} more" if more > 0 else "")
+        for label, value in (("Prospects", f"{cause.count:,}: {prospects}"),
+                             ("HTTP status", str(d.status or "not sent")), ("Error", d.error_id),
+                             ("Field", d.field or "—"), ("From", d.origin or "—"), ("Detail", d.detail),
+                             ("Hint", d.hint or "—"), ("Full list", self.report or "in the report when the run ends")):
             table.add_row(label, Text(value))
         with Vertical(id="diagnostic-dialog"):
-            yield Label(f"Prospect {d.prospect_id} failed", classes="dialog-title")
+            yield Label(f"{cause.count:,} prospect(s) failed for one cause", classes="dialog-title")
             with VerticalScroll():
                 yield Static(table)
             with Horizontal(classes="buttons"):
