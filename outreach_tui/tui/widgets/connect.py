@@ -31,7 +31,8 @@ class ConnectStep(Step):
     ]
     DEFAULT_CSS = """
     ConnectStep #signed-in { margin-top: 1; height: auto; }
-    ConnectStep #sign-in-waiting { height: auto; margin-top: 1; display: none; border: round $accent; padding: 0 1; }
+    /* No border or indent around the URL: a terminal selection of its lines copies the URL and nothing else. */
+    ConnectStep #sign-in-waiting { height: auto; margin-top: 1; display: none; background: $accent 10%; }
     ConnectStep #sign-in-waiting.-shown { display: block; }
     ConnectStep #sign-in-url { height: auto; color: $text-accent; }
     ConnectStep #sign-in-waiting Horizontal { height: auto; }

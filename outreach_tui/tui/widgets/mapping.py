@@ -22,8 +22,8 @@ from outreach_tui.tui.messages import DraftChanged
 from outreach_tui.tui.widgets.base import FieldError, Step, field
 
 IDENTITY_KEY = "identity"
-COLUMNS = (("#", "index", 3), ("XDM source", "source", 30), ("Outreach target", "target", 18),
-           ("type", "kind", 10), ("", "check", 2))
+COLUMNS = (("#", "index", 3), ("XDM source", "source", 27), ("Outreach target", "target", 18),
+           ("type", "kind", 11), ("", "check", 2))
 
 
 def describe_target(target: str) -> str:
@@ -107,7 +107,7 @@ class MappingStep(Step):
         cursor = table.cursor_row if cursor_row is None else cursor_row
         table.clear()
         namespace = self.draft.text("identity", "namespace") or Identity().namespace
-        table.add_row(Text("id"), shorten(f"identityMap.{namespace}", 30), Text(IDENTITY_TARGET), Text("identity"),
+        table.add_row(Text("id"), shorten(f"identityMap.{namespace}", 27), Text(IDENTITY_TARGET), Text("identity"),
                       Text("✓", style="green"), key=IDENTITY_KEY)
         for index in range(len(self.rows)):
             table.add_row(*self._cells(index), key=str(index))
@@ -118,7 +118,7 @@ class MappingStep(Step):
         row = self.rows[index]
         source, target = display(row.get("source")), display(row.get("target"))
         check = Text("✗", style="bold red") if self.row_problems.get(index) else Text("✓", style="green")
-        return [Text(str(index + 1)), shorten(source, 30), shorten(target, 18), shorten(describe_target(target), 10),
+        return [Text(str(index + 1)), shorten(source, 27), shorten(target, 18), shorten(describe_target(target), 11),
                 check]
 
     def _refresh_row(self, index: int) -> None:
@@ -183,7 +183,7 @@ class MappingStep(Step):
     def _namespace_changed(self, event: Input.Changed) -> None:
         table = self.query_one("#mapping-table", DataTable)
         namespace = event.value.strip() or Identity().namespace
-        table.update_cell(IDENTITY_KEY, "source", shorten(f"identityMap.{namespace}", 30))
+        table.update_cell(IDENTITY_KEY, "source", shorten(f"identityMap.{namespace}", 27))
         self._paint_detail()
 
     @on(DataTable.RowSelected, "#mapping-table")
