@@ -101,6 +101,9 @@ async def test_export_with_failures_and_429s(limited: tuple[OutreachApp, Any]) -
         assert "activated 40" in plain(panel.query_one("#export-counts", Static))
         assert "requests in" in plain(panel.query_one("#export-rate", Static))  # the whole run, real time
         assert not state.has_class("-throttled")
+        notes = [note.message for note in app._notifications]  # [alerts] on_throttle and on_failure (defaults)
+        assert any(note.startswith("Throttled: ") for note in notes), notes
+        assert any(note.startswith("Export finished with failures: ") for note in notes), notes
         table = panel.query_one("#export-causes", DataTable)
         causes = sorted(" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count))
         assert len(causes) == 2, causes  # two causes, one prospect each

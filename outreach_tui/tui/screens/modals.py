@@ -142,23 +142,27 @@ class SaveAsModal(ModalScreen[str | None]):
 
 HELP = """\
 outreach-tui builds a TOML profile step by step, then exports it.
+Problems show next to their fields as you type; Next stays until the step has none.
 
 Keys
-  F2 / F3         previous / next step (Next checks the step first)
+  F2 / F3         previous / next step
+  F5 / F6         start the export / pause or resume it
   ctrl+s          save the profile (Save as… on the Review step)
   ctrl+p          command palette: jump to a step, save, export, pause, ...
   tab / shift+tab move between fields; enter on a table row edits it
+  o / c           open / copy the sign-in URL (while a sign-in waits)
   ctrl+q          quit (asks first when there are unsaved changes)
   F1              this help
 
 Steps
   Connect       sign in with Outreach, or start the built-in sandbox
-  Destination   name, description and alerts
+  Destination   name, description, alerts and a test alert
   Source        the XDM profile file; Discover samples it
-  Mapping       identity namespace, then XDM path → Outreach attribute rows
-  Segments      give each exported segment a mapping ID N (status → customN)
-  Review        the TOML; save; dry-run preview of the payloads
-  Export        the live panel: progress, budget, throttling, diagnostics
+  Mapping       identity namespace; Add row, then type the XDM path and the
+                Outreach attribute (the highlighted row is edited)
+  Segments      Export a segment, give it a mapping ID N (status → customN)
+  Review        every problem left, the TOML; save; dry-run payloads
+  Export        progress, throughput, budget, throttling, failures by cause
 
 Headless: outreach-tui --run PROFILE.toml runs the same export without a screen."""
 
