@@ -30,7 +30,7 @@ class Cause:
     def title(self) -> str:
         where = f"{self.first.field}: " if self.first.field else ""
         status = f"HTTP {self.first.status}" if self.first.status else "not sent"
-        return f"{where}{self.first.detail} ({status} {self.first.error_id})"
+        return f"{where}{self.first.detail} ({self.first.error_id}, {status})"
 
 
 def cause_key(diagnostic: Diagnostic) -> tuple[object, ...]:

@@ -11,7 +11,6 @@ from outreach_tui.tui.export_view import ExportView
 from outreach_tui.tui.widgets.export_panel import ExportPanel
 
 SAMPLE_NOW = 1_795_000_000.0
-STARTED = SAMPLE_NOW - 95
 SEGMENTS = {"seg-churn": {"realized": 18, "existing": 31, "exited": 9},
             "seg-emea": {"realized": 41, "existing": 22, "exited": 6},
             "seg-trial": {"realized": 27, "existing": 12, "exited": 4},
@@ -32,7 +31,7 @@ def failures() -> list[Diagnostic]:
 
 
 def _progress(sent: int) -> events.Progress:
-    activated = min(COUNTS.activated, sent * COUNTS.activated // COUNTS.sent)
+    activated = min(219, sent * COUNTS.activated // COUNTS.sent)
     counts = replace(COUNTS, sent=sent, activated=activated)
     return events.Progress(counts=counts, total=262, phase="sending", budget_limit=10_000,
                            budget_remaining=10_000 - sent, budget_reset_at=SAMPLE_NOW + 2_712, segments=SEGMENTS)
@@ -43,17 +42,29 @@ def _pace(second: int) -> float:
     return 0.6 if 55 <= second < 70 else 2.3 if second % 7 == 0 else 2.0
 
 
-def sample_view(state: str = "running") -> ExportView:
-    """``running`` (mid-run), ``throttled`` (a 429 wait) or ``finished`` (with failures and a report)."""
-    view = ExportView.started(STARTED)
-    view.apply(events.RunStarted(destination="Outreach demo (sandbox)", input="profiles.jsonl", dry_run=False,
-                                 full_resync=False, follow=False), STARTED)
-    for diagnostic in failures():
-        view.apply(events.ProspectFailed(diagnostic), STARTED + 10)
-    sent = 0.0
-    for second in range(1, 96):
+def _sent_per_second(last: int) -> list[int]:
+    """Requests sent so far, second by second, until ``last``."""
+    sent, totals = 0.0, list[int]()
+    second = 0
+    while not totals or totals[-1] < last:
+        second += 1
         sent += _pace(second)
-        view.apply(_progress(min(COUNTS.sent, int(sent))), STARTED + second)
+        totals.append(min(last, int(sent)))
+    return totals
+
+
+def sample_view(state: str = "running") -> ExportView:
+    """``running`` (mid-run), ``throttled`` (a 429 wait) or ``finished`` (with failures and a report); the
+    last event arrives at SAMPLE_NOW, the panel's clock in snapshots."""
+    totals = _sent_per_second(262 if state == "finished" else COUNTS.sent)
+    started = SAMPLE_NOW - len(totals)
+    view = ExportView.started(started)
+    view.apply(events.RunStarted(destination="Outreach demo (sandbox)", input="profiles.jsonl", dry_run=False,
+                                 full_resync=False, follow=False), started)
+    for diagnostic in failures():
+        view.apply(events.ProspectFailed(diagnostic), started + 10)
+    for second, sent in enumerate(totals, start=1):
+        view.apply(_progress(sent), started + second)
     if state == "throttled":
         view.apply(events.Throttled(until=SAMPLE_NOW + 42, reason="HTTP 429 from Outreach: rate limit exceeded"),
                    SAMPLE_NOW)

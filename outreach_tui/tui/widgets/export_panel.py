@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, DataTable, ProgressBar, Sparkline, Static
+from textual.widgets import Button, DataTable, ProgressBar, Static
 
 from outreach_tui.export import events
 from outreach_tui.tui.export_view import Cause, ExportView, clock_text
@@ -70,7 +70,7 @@ class ExportPanel(VerticalScroll):
             yield ProgressBar(total=None, show_eta=False, id="export-progress")
         yield Static("", id="export-counts")
         with Horizontal(id="export-rate-row"):
-            yield Sparkline([0.0], id="export-sparkline")
+            yield Static("", id="export-sparkline")
             yield Static("", id="export-rate")
         yield Static("", id="export-budget")
         yield Static("", id="export-segments")
@@ -208,10 +208,9 @@ class ExportPanel(VerticalScroll):
     def _paint_rate(self) -> None:
         view = self.view
         now = self.clock()
-        sparkline = self.query_one("#export-sparkline", Sparkline)
-        points = view.sparkline(now)
-        if list(sparkline.data or []) != points:
-            sparkline.data = points
+        points = view.sparkline(now)  # one a second; two seconds a bar, the last minute in 30 columns
+        self._set("#export-sparkline", Text(bars([sum(points[i:i + 2]) for i in range(0, len(points), 2)]),
+                                            style="green"))
         rate = view.rate(now)
         if view.started_at is None:
             parts = ["throughput: not started"]
@@ -263,3 +262,14 @@ class ExportPanel(VerticalScroll):
         where = f" (all in the report: {self.show_path(view.report_path)})" if view.report_path else \
             " (all in the report when the run ends)"
         self._set("#export-causes-more", Text(f"and {hidden} more cause(s){where}" if hidden > 0 else ""))
+
+
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def bars(points: list[float]) -> str:
+    """A sparkline that starts at zero (an idle second is blank), scaled to the busiest second shown."""
+    top = max(points, default=0.0)
+    if top <= 0:
+        return "▁" * len(points)
+    return "".join(BARS[max(1 if value > 0 else 0, round(value / top * (len(BARS) - 1)))] for value in points)
