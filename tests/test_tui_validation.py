@@ -196,6 +196,8 @@ mapping_id = "4"
         assert "destination.nmae: unknown key — did you mean 'name'?" in other
         segments = screen.query_one(SegmentsStep)
         assert "not the text '4'" in " ".join(segments.problems_by_row[0])
+        bar = plain(screen.query_one("#step-bar", Static))
+        assert "1 Connect!" in bar and "2 Destination!" in bar and "3 Source " in bar  # steps to visit
         assert not screen.is_dirty()
         await pilot.press("ctrl+q")  # nothing changed: no "unsaved changes" question
         await wait_until(pilot, lambda: not app.is_running)

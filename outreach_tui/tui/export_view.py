@@ -6,6 +6,7 @@ minute: 250 requests sent in half a second read as what they were, never as a ra
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -198,8 +199,8 @@ class ExportView:
 
 
 def clock_text(seconds: float) -> str:
-    """0:42, 12:05, 1:02:03."""
-    seconds = max(0, int(seconds))
+    """0:42, 12:05, 1:02:03; rounded up (an ETA of 0.4 s reads 0:01, not 0:00)."""
+    seconds = max(0, math.ceil(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
