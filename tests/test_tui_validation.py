@@ -176,6 +176,7 @@ api_base = "ftp://outreach"
 
 [source]
 path = "profiles.jsonl"
+format = "xml"
 
 [[mapping]]
 source = "person.name.firstName"
@@ -196,8 +197,10 @@ mapping_id = "4"
         assert "destination.nmae: unknown key — did you mean 'name'?" in other
         segments = screen.query_one(SegmentsStep)
         assert "not the text '4'" in " ".join(segments.problems_by_row[0])
+        assert "Input should be 'jsonl', 'json' or 'csv'" in error_of(app, "source-format")
+        assert screen.draft.data["source"]["format"] == "xml"  # shown as a problem, never dropped
         bar = plain(screen.query_one("#step-bar", Static))
-        assert "1 Connect!" in bar and "2 Destination!" in bar and "3 Source " in bar  # steps to visit
+        assert "!1 Connect" in bar and "!3 Source" in bar and " 4 Mapping" in bar  # steps to visit
         assert not screen.is_dirty()
         await pilot.press("ctrl+q")  # nothing changed: no "unsaved changes" question
         await wait_until(pilot, lambda: not app.is_running)
@@ -244,7 +247,9 @@ async def test_help_palette_and_worker_errors_in_a_modal(app: OutreachApp, tmp_p
         app.wizard.show_step("source")
         await pilot.pause()
         await fill(pilot, "#source-path", "notes.txt")
-        app.wizard.query_one("#source-format", Select).value = "auto"
+        select = app.wizard.query_one("#source-format", Select)
+        select.focus()  # a user's pick
+        select.value = "auto"
         await pilot.click("#discover")
         await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal))
         assert "cannot tell the format" in plain(app.screen.query_one("#error-message", Static))

@@ -25,7 +25,7 @@ class Dialog(ModalScreen[bool]):
     Dialog .dialog-title { text-style: bold; margin-bottom: 1; }
     Dialog .buttons { height: auto; margin-top: 1; }
     Dialog .buttons Button { margin-right: 2; }
-    Dialog VerticalScroll { height: auto; max-height: 16; }
+    Dialog VerticalScroll { height: auto; max-height: 14; }
     """
 
     def action_dismiss_false(self) -> None:
@@ -148,7 +148,7 @@ Keys
   F2 / F3         previous / next step
   F5 / F6         start the export / pause or resume it
   ctrl+s          save the profile (Save as… on the Review step)
-  ctrl+p          command palette: jump to a step, save, export, pause, ...
+  ctrl+p          command palette (steps, save, export, pause, …)
   tab / shift+tab move between fields; enter on a table row edits it
   o / c           open / copy the sign-in URL (while a sign-in waits)
   ctrl+q          quit (asks first when there are unsaved changes)

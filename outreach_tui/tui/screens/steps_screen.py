@@ -135,7 +135,7 @@ class StepsScreen(Screen[None]):
                 bar.append(separator, style="dim")
             broken = name != "export" and bool(self.problems_of(name))
             style = "bold reverse" if number == index else ("dim" if number > index else "")
-            bar.append(f" {number + 1} {STEP_TITLES[name]}{'!' if broken else ''} ",
+            bar.append(f"{'!' if broken else ' '}{number + 1} {STEP_TITLES[name]} ",
                        style=style + (" red" if broken and number != index else ""))
         self.query_one("#step-bar", Static).update(bar)
 

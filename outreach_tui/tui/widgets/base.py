@@ -109,6 +109,8 @@ class Step(VerticalScroll):
             return
         if event.value != event.control.value:  # a stale message (e.g. from before the draft was loaded)
             return
+        if isinstance(event.control, Select) and not event.control.has_focus_within:
+            return  # a Select reports its first value on its own: only a user's pick is an edit
         table, key = self.bindings_to_draft[widget_id]
         value = self.value_for_draft(widget_id, event.value)
         if self.draft.section(table).get(key) == value:
