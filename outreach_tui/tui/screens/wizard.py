@@ -55,6 +55,8 @@ from outreach_tui.xdm.records import Format
 
 __all__ = ["STEPS", "WizardScreen"]
 
+THROTTLE_NOTE_INTERVAL = 60.0
+
 
 class WizardScreen(StepsScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -70,6 +72,7 @@ class WizardScreen(StepsScreen):
         self.token_key: backend.StoreKey | None = None  # where the signed-in tokens are (follows the draft)
         self.runner: ExportRunner | None = None
         self.run_alerts = Alerts()
+        self._last_throttle_note: float | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -296,7 +299,7 @@ class WizardScreen(StepsScreen):
         if self.current != "export":
             self.show_step("export")
         panel.reset()
-        self.run_alerts = profile.alerts
+        self.run_alerts, self._last_throttle_note = profile.alerts, None
         report = data_dir() / "reports" / f"{slug(profile.destination.name)}.json"
         report.parent.mkdir(parents=True, exist_ok=True)
         def emit(event: events.Event) -> None:
@@ -314,7 +317,10 @@ class WizardScreen(StepsScreen):
     def _export_event(self, message: ExportEvent) -> None:
         self.query_one(ExportPanel).apply(message.event)
         if isinstance(message.event, events.Throttled):
-            self._alert("throttle", f"Throttled: {message.event.reason}")
+            now = self.settings.clock()
+            if self._last_throttle_note is None or now - self._last_throttle_note >= THROTTLE_NOTE_INTERVAL:
+                self._last_throttle_note = now  # a long run throttles often: one note a minute at most
+                self._alert("throttle", f"Throttled: {message.event.reason}")
 
     @on(ExportEnded)
     def _export_ended(self, message: ExportEnded) -> None:
