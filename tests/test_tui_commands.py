@@ -44,9 +44,9 @@ async def test_start_sandbox_button_rewrites_the_outreach_urls(tmp_path: Path) -
     app = make_app(WizardSettings())
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.click("#start-sandbox")
-        await wait_until(pilot, lambda: app.sandbox is not None)
+        await wait_until(pilot, lambda: app.wizard.sandbox is not None)
         api_base = app.wizard.query_one("#api-base", Input).value
-        assert api_base == app.sandbox.api_base and api_base.startswith("http://127.0.0.1:")
+        assert app.wizard.sandbox is not None and api_base == app.wizard.sandbox.api_base and api_base.startswith("http://127.0.0.1:")
         assert app.wizard.query_one("#client-id", Input).value == "outreach-tui-sandbox"
 
 
@@ -56,7 +56,7 @@ async def test_command_palette_and_recent_profile(tmp_path: Path) -> None:
     remember_profile(profile.path)
     app = make_app(WizardSettings(profile_path=recent_profiles()[0]))
     async with app.run_test(size=(80, 24)) as pilot:
-        assert app.wizard.draft.destination.name == "Outreach demo (sandbox)"
+        assert app.wizard.draft.data["destination"]["name"] == "Outreach demo (sandbox)"
         await pilot.press("ctrl+p")
         await pilot.pause()
         await fill(pilot, "CommandInput", "Go to step 4")

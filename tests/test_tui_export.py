@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Static
 
 from outreach_tui.profile import profile_from_dict, save_profile
 from outreach_tui.tui.app import OutreachApp, WizardSettings, make_app
-from outreach_tui.tui.screens.modals import ConfirmModal, DiagnosticModal
+from outreach_tui.tui.modals import CauseModal, ConfirmModal
 from outreach_tui.tui.widgets.export_panel import ExportPanel
 
 GOOD = 40
@@ -98,19 +98,22 @@ async def test_export_with_failures_and_429s(limited: tuple[OutreachApp, Any]) -
         assert (counts.activated, counts.failed, counts.excluded) == (GOOD, 2, 1)
         assert counts.rate_limited >= 1 and panel.view.throttle_count >= 1
         assert "activated 40" in plain(panel.query_one("#export-counts", Static))
+        assert "requests in" in plain(panel.query_one("#export-rate", Static))  # the whole run, real time
         assert not state.has_class("-throttled")
-        table = panel.query_one("#export-diagnostics", DataTable)
-        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)] for i in range(table.row_count)}
-        assert rows["999"][1] == "404"
-        assert rows["41"][1] == "local" and rows["41"][2] == "firstName"
-        segments = panel.query_one("#export-segments", DataTable)
-        assert [str(c) for c in segments.get_row_at(0)] == ["seg-emea", "40", "0", "0"]
-        assert "Report written to $DATA/reports/export-test.json" in plain(panel.query_one("#export-report",
-                                                                                            Static))
+        notes = [note.message for note in app._notifications]  # [alerts] on_throttle and on_failure (defaults)
+        assert any(note.startswith("Throttled: ") for note in notes), notes
+        assert any(note.startswith("Export finished with failures: ") for note in notes), notes
+        table = panel.query_one("#export-causes", DataTable)
+        causes = sorted(" ".join(str(c) for c in table.get_row_at(i)) for i in range(table.row_count))
+        assert len(causes) == 2, causes  # two causes, one prospect each
+        assert any("HTTP 404" in cause and "999" in cause for cause in causes)
+        assert any(cause.startswith("1 firstName:") and "not sent" in cause and "41" in cause for cause in causes)
+        assert "seg-emea R40 E0 X0" in plain(panel.query_one("#export-segments", Static))
+        assert "Report: $DATA/reports/export-test.json" in plain(panel.query_one("#export-state", Static))
         table.focus()
         table.move_cursor(row=0)
         await pilot.press("enter")
-        assert isinstance(app.screen, DiagnosticModal)
+        assert isinstance(app.screen, CauseModal)
         await pilot.press("escape")
     assert all(sandbox.prospect(i)["firstName"] == f"Ann {i}" for i in range(1, GOOD + 1))
     assert all(sandbox.prospect(i)["custom4"] == "realized" for i in range(1, GOOD + 1))
@@ -126,10 +129,11 @@ async def test_pause_resume_cancel_and_navigation(slow: tuple[OutreachApp, Any])
         await pilot.press("f5", "f6")  # start, pause
         assert panel.view.paused
         await wait_until(pilot, lambda: "PAUSED" in plain(panel.query_one("#export-state", Static)))
-        await wait_until(pilot, lambda: app.runner.paused)
+        await wait_until(pilot, lambda: app.wizard.runner is not None and app.wizard.runner.paused)
         await pilot.press("f2")  # looking at another step does not stop the export
-        assert screen.current == "review" and app.export_running()
+        assert screen.current == "review" and screen.export_running()
         screen.show_step("export")
+        await pilot.pause()
         await pilot.click("#export-resume")
         await wait_until(pilot, lambda: panel.view.counts.activated > 0, timeout=20)
         await pilot.click("#export-cancel")

@@ -95,9 +95,9 @@ async def test_full_flow_against_the_sandbox(tmp_path: Path, signin_env: Path,
         await pilot.press("f3")
         assert screen.current == "mapping"
         for xdm, target in (("person.name.firstName", "firstName"), ("person.name.lastName", "lastName")):
+            await pilot.click("#mapping-add")
             await fill(pilot, "#mapping-source", xdm)
             await fill(pilot, "#mapping-target", target)
-            await pilot.click("#mapping-add")
         assert screen.query_one("#mapping-table", DataTable).row_count == 3  # identity + 2
 
         # 5 Segments: map seg-emea to custom4 and check /types.
@@ -105,13 +105,14 @@ async def test_full_flow_against_the_sandbox(tmp_path: Path, signin_env: Path,
         assert screen.current == "segments"
         table = screen.query_one("#segments-table", DataTable)
         table.focus()
-        table.move_cursor(row=table.get_row_index("seg-emea"))
-        await pilot.press("enter")
+        table.move_cursor(row=table.get_row_index("dseg-emea"))
+        await pilot.press("enter")  # exported, with the first free mapping ID
         await fill(pilot, "#segment-name", "EMEA high intent")
         await fill(pilot, "#segment-mapping-id", "4")
-        await pilot.click("#segment-map")
         await pilot.click("#check-types")
-        await wait_until(pilot, lambda: "label 'EMEA high intent'" in str(table.get_row("seg-emea")[-1]))
+        detail = screen.query_one("#segment-detail", Static)
+        await wait_until(pilot, lambda: "label 'EMEA high intent'" in plain(detail))
+        assert str(table.get_row("m0")[-1]) == "✓ configured"
 
         # 6 Review: save as, then a dry-run preview.
         await pilot.press("f3")
@@ -130,7 +131,7 @@ async def test_full_flow_against_the_sandbox(tmp_path: Path, signin_env: Path,
         assert not screen.is_dirty()
         await pilot.click("#preview")
         review = screen.query_one(ReviewStep)
-        await wait_until(pilot, lambda: '"firstName"' in review.query_one("#preview-payloads").text)  # type: ignore[attr-defined]
+        await wait_until(pilot, lambda: '"firstName"' in plain(review.query_one("#preview-payloads", Static)))
         assert sandbox.stats.count(method="PATCH") == 0  # a dry run sends nothing
 
         # 7 Export
@@ -143,7 +144,7 @@ async def test_full_flow_against_the_sandbox(tmp_path: Path, signin_env: Path,
         assert panel.view.report_path and Path(panel.view.report_path).is_file()
         report = json.loads(Path(panel.view.report_path).read_text())
         assert report["prospects"]["activated"] > 200
-        assert "Report written to $DATA/reports/" in plain(panel.query_one("#export-report", Static))
+        assert "Report: $DATA/reports/" in plain(panel.query_one("#export-state", Static))
 
     failed = {f["prospect_id"] for f in report["failures"]}
     names = expected_first_names(source)

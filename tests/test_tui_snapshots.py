@@ -1,8 +1,9 @@
-"""SVG snapshots of every wizard step at 80x24 and 120x36 (update with ``pytest --snapshot-update``).
+"""SVG snapshots of every wizard step, and of the export panel mid-run, throttled and finished with failures,
+at 80x24 and 120x40 (update with ``pytest --snapshot-update`` after looking at the pictures).
 
 Deterministic: a fixed profile next to the demo data, a fixed data dir shown as $DATA, the profile's folder
 shown as <dir>, no sandbox (no ports), a fixed clock, discovery run before the picture, the export panel in
-the fixed sample mid-run state."""
+a fixed sample state (tui/sample.py)."""
 
 from __future__ import annotations
 
@@ -16,32 +17,32 @@ from textual.pilot import Pilot
 from outreach_tui.tui.app import WizardSettings, make_app
 from outreach_tui.tui.backend import discover_source
 from outreach_tui.tui.sample import SAMPLE_NOW, show_sample
-from outreach_tui.tui.screens.wizard import STEPS
+from outreach_tui.tui.steps import STEPS
 from outreach_tui.tui.widgets.export_panel import ExportPanel
 
-SIZES = [(80, 24), (120, 36)]
+SIZES = [(80, 24), (120, 40)]
+SHOTS = [step for step in STEPS if step != "export"] + ["export-running", "export-throttled", "export-finished"]
 
 
 @pytest.fixture
 def snapshot_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("OUTREACH_TUI_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("OUTREACH_TUI_TOKEN_STORE", "file")
-    for name in ("OUTREACH_ACCESS_TOKEN", "OUTREACH_REFRESH_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
     profile = demo_profile(tmp_path)
     return make_app(WizardSettings(profile_path=profile.path, clock=lambda: SAMPLE_NOW,
                                    path_aliases={str(tmp_path): "<dir>"}))
 
 
-async def prepare(pilot: Pilot[int], step: str) -> None:
+async def prepare(pilot: Pilot[int], shot: str) -> None:
     app: Any = pilot.app
     screen = app.wizard
     await pilot.pause()
     await app.workers.wait_for_complete()
-    screen.show_discovery(discover_source(screen.draft.source_path(), screen.draft.source.format))
+    profile = screen.draft.check().profile
+    screen.show_discovery(discover_source(profile.source_path(), profile.source.format))
+    step, _, state = shot.partition("-")
     screen.show_step(step)
     if step == "export":
-        show_sample(screen.query_one(ExportPanel), SAMPLE_NOW)
+        show_sample(screen.query_one(ExportPanel), state)
     await pilot.pause()  # let focus moves queued by the step switch land first (under load they arrive late)
     app.set_focus(None)
     await app.workers.wait_for_complete()
@@ -49,9 +50,9 @@ async def prepare(pilot: Pilot[int], step: str) -> None:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-@pytest.mark.parametrize("step", STEPS)
-def test_step_snapshot(snap_compare: Any, snapshot_app: Any, step: str, size: tuple[int, int]) -> None:
+@pytest.mark.parametrize("shot", SHOTS)
+def test_step_snapshot(snap_compare: Any, snapshot_app: Any, shot: str, size: tuple[int, int]) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
-        await prepare(pilot, step)
+        await prepare(pilot, shot)
 
     assert snap_compare(snapshot_app, terminal_size=size, run_before=run_before)

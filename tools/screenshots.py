@@ -16,7 +16,7 @@ from typing import Any
 from outreach_tui.commands.wizard import write_demo_profile
 from outreach_tui.sandbox import SandboxConfig, start_sandbox
 from outreach_tui.tui.app import WizardSettings, make_app
-from outreach_tui.tui.screens.wizard import STEPS
+from outreach_tui.tui.steps import STEP_TITLES, STEPS
 from outreach_tui.tui.widgets.export_panel import ExportPanel
 
 
@@ -44,19 +44,21 @@ async def shoot(out: Path, size: tuple[int, int], sandbox: Any, profile_path: Pa
             if step == "review":
                 screen.action_preview()
                 await app.workers.wait_for_complete()
+                await pilot.pause(0.1)
+                screen.query_one("#review").scroll_home(animate=False)
             if step == "export":
                 sandbox.set_faults(latency_ms=25)
-                screen.action_start_export()
+                screen.action_export("start")
                 panel = screen.query_one(ExportPanel)
                 await until(pilot, lambda panel=panel: panel.view.counts.activated >= 120)
             app.set_focus(None)
             await pilot.pause(0.2)
             target = out / f"{number}-{step}.svg"
-            target.write_text(app.export_screenshot(title=f"outreach-tui · {screen.step(step).title}"),
+            target.write_text(app.export_screenshot(title=f"outreach-tui · {STEP_TITLES[step]}"),
                               encoding="utf-8")
             written.append(target)
-        app.cancel_export()
-        await until(pilot, lambda: not app.export_running())
+        screen.action_export("cancel")
+        await until(pilot, lambda: not screen.export_running())
     return written
 
 

@@ -64,6 +64,14 @@ class AlertSender:
                    {"exit_code": finished.exit_code, "prospects": finished.report.get("prospects", {}),
                     "records": finished.report.get("records", {}), "first_failures": first})
 
+    async def send_test(self) -> bool:
+        """Post one test alert now and wait for it (the wizard's "Send a test alert"); True when accepted."""
+        if not self.enabled:
+            return False
+        self._post("test", f"Test alert from outreach-tui for the export '{self._destination}'", {})
+        await self.aclose()
+        return self.sent > 0
+
     def _post(self, kind: str, text: str, details: dict[str, Any]) -> None:
         body = {"text": text, "kind": kind, "destination": self._destination,
                 "at": datetime.now(UTC).isoformat(timespec="seconds"), **details}

@@ -1,59 +1,156 @@
-"""The wizard's one door to the engine and core layers (sign-in, discovery, /types, runner, sandbox).
-
-Imports are lazy so that the app starts fast and a module still being written elsewhere shows up as one
-clear error in a modal instead of an import crash.
+"""The wizard's one door to the engine and core layers: profile checks, sign-in, discovery, /types, the
+runner, alerts and the sandbox. Every call the wizard makes below the faces goes through this module, so a
+change in those layers is adapted here only. Nothing here touches widgets.
 """
 
 from __future__ import annotations
 
 import contextlib
-import inspect
+import re
+import tomllib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from outreach_tui.export import events
-from outreach_tui.profile import Profile
+from outreach_tui.export.alerts import AlertSender
+from outreach_tui.export.runner import ExportRunner, RunOptions
+from outreach_tui.outreach import auth
+from outreach_tui.outreach.catalog import custom_number
+from outreach_tui.outreach.client import OutreachClient
+from outreach_tui.outreach.ratelimit import RateLimiter
+from outreach_tui.outreach.retry import RetryPolicy
+from outreach_tui.outreach.scopes import missing_scopes
+from outreach_tui.outreach.token_source import token_source_for
+from outreach_tui.outreach.tokens import StoreKey, default_store
+from outreach_tui.profile import Profile, ProfileError, profile_from_dict
+from outreach_tui.sandbox import Sandbox, SandboxConfig, start_sandbox
+from outreach_tui.sandbox.config import DEFAULT_CLIENT_ID
+from outreach_tui.xdm.discover import Discovery, discover
 from outreach_tui.xdm.records import Format
 
 Emit = Callable[[events.Event], None]
+ProfileData = dict[str, Any]  # a profile as TOML holds it: checked by the profile model, never by widgets
 
 
-def discover_source(path: Path, fmt: Format | None) -> Any:
+# ----- checking a profile ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a profile: the key path it concerns (``destination.name``, ``mapping[3].target``;
+    empty for the file as a whole) and what to do about it."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}" if self.key else self.message
+
+
+@dataclass(frozen=True)
+class Checked:
+    profile: Profile | None  # None while any problem remains in the model itself
+    problems: list[Problem]
+
+
+_KEY_PATH = re.compile(r"^[A-Za-z_][\w-]*(\[\d+\])?(\.[\w-]+(\[\d+\])?)*$")
+_READABLE = {"String should have at least 1 character": "required",
+             "required key is missing": "required"}
+
+
+def _problem(text: str) -> Problem:
+    key, separator, message = text.partition(": ")
+    if not separator or not _KEY_PATH.match(key):
+        return Problem("", text)
+    return Problem(key, _READABLE.get(message, message))
+
+
+def check(data: ProfileData, path: Path | None) -> Checked:
+    """Validate ``data`` with the profile model; every problem at once, each with its key path. A source
+    file that does not exist is a problem too (the export could not start)."""
+    try:
+        profile = profile_from_dict(data, path)
+    except ProfileError as error:
+        return Checked(None, [_problem(text) for text in error.problems] + _source_problems(data, path))
+    profile._path = path
+    return Checked(profile, _source_problems(data, path))
+
+
+def _source_problems(data: ProfileData, path: Path | None) -> list[Problem]:
+    source = data.get("source")
+    name = source.get("path") if isinstance(source, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        return []
+    file = Path(name.strip()).expanduser()
+    if not file.is_absolute() and path is not None:
+        file = path.parent / file
+    return [] if file.is_file() else [Problem("source.path", f"file not found: {file}")]
+
+
+def read_profile_data(path: Path) -> tuple[ProfileData, str | None]:
+    """The profile's TOML as data, however broken its values are (the wizard shows them and their problems);
+    an error text instead when the file is not readable TOML at all."""
+    try:
+        return tomllib.loads(path.read_bytes().decode("utf-8-sig")), None
+    except OSError as error:
+        return {}, f"{path}: cannot read the file: {error.strerror}"
+    except UnicodeDecodeError:
+        return {}, f"{path}: not UTF-8 text; save the profile as UTF-8"
+    except tomllib.TOMLDecodeError as error:
+        return {}, f"{path}: not valid TOML: {error}"
+
+
+# ----- input file -----------------------------------------------------------------------------------------
+
+def discover_source(path: Path, fmt: Format | None) -> Discovery:
     """Sample the input file (blocking: call from a thread worker)."""
-    from outreach_tui.xdm.discover import discover
-
     return discover(path, fmt=fmt)
 
 
-async def sign_in(profile: Profile, open_browser: Callable[[str], Any], on_url: Callable[[str], Any]) -> Any:
-    from outreach_tui.outreach import auth
+# ----- signing in -----------------------------------------------------------------------------------------
 
-    return await auth.sign_in(profile.outreach, profile.token_place(), open_browser=open_browser, on_url=on_url,
-                              timeout=300)
-
-
-async def whoami(profile: Profile) -> Any:
-    from outreach_tui.outreach import auth
-
-    return await auth.whoami(profile.outreach, profile.token_place())
+@dataclass(frozen=True)
+class SignedInUser:
+    user: str
+    scopes: list[str]
+    missing_scopes: list[str]
 
 
-def token_source(profile: Profile) -> Any:
-    from outreach_tui.outreach.token_source import token_source_for
+async def sign_in(profile: Profile, open_browser: Callable[[str], object],
+                  on_url: Callable[[str], None]) -> SignedInUser:
+    result = await auth.sign_in(profile.outreach, profile.token_place(), open_browser=open_browser,
+                                 on_url=on_url, timeout=300)
+    return SignedInUser(result.user or "an unknown user", list(result.scopes), list(result.missing_scopes))
 
-    return token_source_for(profile.outreach, profile.token_place())
 
+async def whoami(profile: Profile) -> SignedInUser:
+    info = await auth.whoami(profile.outreach, profile.token_place())
+    scopes = [str(scope) for scope in info.get("scopes") or []]
+    return SignedInUser(str(info.get("user") or "an unknown user"), scopes,
+                        missing_scopes(profile.outreach.scopes, scopes) if scopes else [])
+
+
+def token_key(profile: Profile) -> StoreKey:
+    return profile.token_place().key
+
+
+def carry_tokens(old_key: StoreKey | None, profile: Profile) -> StoreKey:
+    """Tokens are stored per profile (its path, or its destination name before the first save). The wizard
+    signs in before either is final, so the sign-in follows the draft: moved from an unsaved draft's key,
+    copied from a saved profile's. Returns the profile's key."""
+    new_key = token_key(profile)
+    if old_key is not None:
+        default_store().adopt(old_key, new_key)
+    return new_key
+
+
+# ----- Outreach -------------------------------------------------------------------------------------------
 
 async def custom_field_types(profile: Profile) -> dict[int, str | None]:
     """``GET /types`` through the one Outreach client (limiter, retries, token refresh): which custom
     fields the Outreach admin configured, by number, with their labels."""
-    from outreach_tui.outreach.catalog import custom_number
-    from outreach_tui.outreach.client import OutreachClient
-    from outreach_tui.outreach.ratelimit import RateLimiter
-    from outreach_tui.outreach.retry import RetryPolicy
-
-    client = OutreachClient(profile.outreach.api_base, token_source(profile),
+    client = OutreachClient(profile.outreach.api_base, token_source_for(profile.outreach, profile.token_place()),
                             limiter=RateLimiter(profile.export.budget_per_hour), retry=RetryPolicy(), concurrency=1)
     try:
         fields = await client.custom_field_types()
@@ -63,49 +160,32 @@ async def custom_field_types(profile: Profile) -> dict[int, str | None]:
             if (number := custom_number(name)) is not None}
 
 
-def make_runner(profile: Profile, emit: Emit, *, dry_run: bool = False, report_path: Path | None = None) -> Any:
+def make_runner(profile: Profile, emit: Emit, *, dry_run: bool = False,
+                report_path: Path | None = None) -> ExportRunner:
     """The same runner as ``--run``; it finds its tokens itself (token store or environment)."""
-    from outreach_tui.export.runner import ExportRunner, RunOptions
-
     return ExportRunner(profile, RunOptions(dry_run=dry_run, report_path=report_path), emit=emit)
 
 
-async def call(method: Callable[[], Any]) -> None:
-    """Runner controls may be plain or async methods; accept both."""
-    result = method()
-    if inspect.isawaitable(result):
-        await result
+async def dry_run(profile: Profile) -> dict[str, Any]:
+    """The dry-run report (what would be sent), without sending anything."""
+    finished = await make_runner(profile, lambda event: None, dry_run=True).run()
+    return finished.report
 
+
+async def send_test_alert(profile: Profile) -> bool:
+    """One test message to the profile's alert webhook; True when the webhook accepted it."""
+    return await AlertSender(profile).send_test()
+
+
+# ----- the sandbox ----------------------------------------------------------------------------------------
 
 @contextlib.contextmanager
-def sandbox() -> Iterator[Any]:
-    from outreach_tui.sandbox import SandboxConfig, start_sandbox
-
+def sandbox() -> Iterator[Sandbox]:
     with start_sandbox(SandboxConfig(port=0, seed="demo")) as running:
         yield running
 
 
-def use_sandbox(profile: Profile, running: Any) -> None:
-    """Point the profile's Outreach settings at a running sandbox (its client secret is public)."""
-    from outreach_tui.sandbox.config import DEFAULT_CLIENT_ID
-
-    profile.outreach.api_base = running.api_base
-    profile.outreach.authorize_url = running.authorize_url
-    profile.outreach.token_url = running.token_url
-    profile.outreach.client_id = DEFAULT_CLIENT_ID
-
-
-def token_key(profile: Profile) -> Any:
-    return profile.token_place().key
-
-
-def carry_tokens(old_key: Any, profile: Profile) -> Any:
-    """Tokens are stored per profile (its path, or its destination name before the first save). The wizard
-    signs in before either is final, so the sign-in follows the draft: moved from an unsaved draft's key,
-    copied from a saved profile's. Returns the profile's key."""
-    from outreach_tui.outreach.tokens import default_store
-
-    new_key = token_key(profile)
-    if old_key is not None:
-        default_store().adopt(old_key, new_key)
-    return new_key
+def sandbox_settings(running: Sandbox) -> dict[str, str]:
+    """The ``[outreach]`` values that point a profile at a running sandbox (its client secret is public)."""
+    return {"api_base": running.api_base, "authorize_url": running.authorize_url,
+            "token_url": running.token_url, "client_id": DEFAULT_CLIENT_ID}

@@ -1,12 +1,67 @@
-"""Messages the wizard's workers post; ``@on`` handlers own the state they describe."""
+"""Messages of the wizard. Steps post requests and ``DraftChanged`` up to the screen (they never call it);
+workers post their results; ``@on`` handlers own the state they describe."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from textual.message import Message
 
 from outreach_tui.export import events
+from outreach_tui.tui.backend import SignedInUser
+from outreach_tui.xdm.discover import Discovery
+
+# ----- from the steps -----------------------------------------------------------------------------------
+
+
+class DraftChanged(Message):
+    """A step wrote a user's edit into the draft: the screen re-checks it and shows the problems."""
+
+
+class SignInRequested(Message):
+    pass
+
+
+class SignInCancelled(Message):
+    pass
+
+
+class SandboxRequested(Message):
+    pass
+
+
+class DiscoverRequested(Message):
+    pass
+
+
+class CheckTypesRequested(Message):
+    pass
+
+
+class PreviewRequested(Message):
+    pass
+
+
+class SaveRequested(Message):
+    def __init__(self, choose_file: bool) -> None:
+        super().__init__()
+        self.choose_file = choose_file
+
+
+class TestAlertRequested(Message):
+    pass
+
+
+ExportAction = Literal["start", "pause", "resume", "cancel"]
+
+
+class ExportRequested(Message):
+    def __init__(self, action: ExportAction) -> None:
+        super().__init__()
+        self.action: ExportAction = action
+
+
+# ----- from the workers ---------------------------------------------------------------------------------
 
 
 class ExportEvent(Message):
@@ -31,15 +86,21 @@ class ExportEnded(Message):
 
 
 class SignedIn(Message):
-    def __init__(self, user: str, scopes: list[str], missing_scopes: list[str]) -> None:
+    def __init__(self, who: SignedInUser) -> None:
         super().__init__()
-        self.user = user
-        self.scopes = scopes
-        self.missing_scopes = missing_scopes
+        self.who = who
+
+
+class SignInUrl(Message):
+    """The authorize URL of a sign-in in progress (None: no sign-in is waiting any more)."""
+
+    def __init__(self, url: str | None) -> None:
+        super().__init__()
+        self.url = url
 
 
 class SourceDiscovered(Message):
-    def __init__(self, discovery: Any) -> None:
+    def __init__(self, discovery: Discovery) -> None:
         super().__init__()
         self.discovery = discovery
 

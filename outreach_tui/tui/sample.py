@@ -1,44 +1,81 @@
-"""A fixed, mid-run export (events as the runner emits them) for snapshot tests and README screenshots, so
-the export panel can be shown without clocks, ports or timing in the picture."""
+"""Fixed exports (events as the runner emits them, at fixed times) for snapshot tests and README screenshots,
+so the export panel can be shown mid-run, throttled and finished without clocks, ports or timing."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export import events
-from outreach_tui.tui.messages import ExportEvent
+from outreach_tui.tui.export_view import ExportView
 from outreach_tui.tui.widgets.export_panel import ExportPanel
 
 SAMPLE_NOW = 1_795_000_000.0
+SEGMENTS = {"seg-churn": {"realized": 18, "existing": 31, "exited": 9},
+            "seg-emea": {"realized": 41, "existing": 22, "exited": 6},
+            "seg-trial": {"realized": 27, "existing": 12, "exited": 4},
+            "seg-webinar": {"realized": 15, "existing": 8, "exited": 3}}
+COUNTS = events.Counts(read=277, planned=264, excluded=11, malformed=2, targeted=262, activated=148,
+                       unchanged=37, failed=6, pending=71, sent=191, retried=4, rate_limited=1)
 
 
-def sample_events(now: float = SAMPLE_NOW) -> list[events.Event]:
-    counts = events.Counts(read=277, planned=264, excluded=11, malformed=2, targeted=262, activated=148,
-                           unchanged=37, failed=3, pending=74, sent=154, retried=4, rate_limited=1)
-    segments = {"seg-churn": {"realized": 18, "existing": 31, "exited": 9},
-                "seg-emea": {"realized": 41, "existing": 22, "exited": 6},
-                "seg-trial": {"realized": 27, "existing": 12, "exited": 4},
-                "seg-webinar": {"realized": 15, "existing": 8, "exited": 3}}
-    failures = [
-        Diagnostic(1042, 422, "validationError", "Email has already been taken", "emails",
-                   "mapping row 3 (workEmail.address → emails)", "another prospect owns this email in Outreach"),
-        Diagnostic(1077, None, "conversionError", "307 characters; firstName allows at most 255", "firstName",
-                   "mapping row 1 (person.name.firstName → firstName)", "shorten the value at the source"),
-        Diagnostic(1999, 404, "resourceNotFound", "Could not find 'prospect' with ID '1999'.", None, None,
-                   "the identity points at a prospect that does not exist in Outreach"),
-    ]
-    return [
-        events.RunStarted(destination="Outreach demo (sandbox)", input="profiles.jsonl", dry_run=False,
-                          full_resync=False, follow=False),
-        *(events.ProspectFailed(diagnostic) for diagnostic in failures),
-        events.Progress(counts=counts, total=262, phase="sending", requests_per_second=2.8, budget_limit=10_000,
-                        budget_remaining=9_846, budget_reset_at=now + 2_712, segments=segments),
-        events.Throttled(until=now + 42, reason="HTTP 429 rate limited by Outreach"),
-    ]
+def failures() -> list[Diagnostic]:
+    taken = [Diagnostic(1042 + n, 422, "validationError", "Email has already been taken", "emails",
+                        "mapping row 3 (workEmail.address → emails)", "another prospect owns this email in Outreach")
+             for n in range(4)]
+    return [*taken,
+            Diagnostic(1077, None, "conversionError", "307 characters; firstName allows at most 255", "firstName",
+                       "mapping row 1 (person.name.firstName → firstName)", "shorten the value at the source"),
+            Diagnostic(1999, 404, "resourceNotFound", "Could not find 'prospect' with ID '1999'.", None, None,
+                       "the identity points at a prospect that does not exist in Outreach")]
 
 
-def show_sample(panel: ExportPanel, now: float = SAMPLE_NOW) -> None:
-    """Put the panel in the sample mid-run state (handlers run as for real events) and paint it."""
-    panel.reset()
-    for event in sample_events(now):
-        panel.on_export_event(ExportEvent(event))
-    panel.repaint()
+def _progress(sent: int) -> events.Progress:
+    activated = min(219, sent * COUNTS.activated // COUNTS.sent)
+    counts = replace(COUNTS, sent=sent, activated=activated)
+    return events.Progress(counts=counts, total=262, phase="sending", budget_limit=10_000,
+                           budget_remaining=10_000 - sent, budget_reset_at=SAMPLE_NOW + 2_712, segments=SEGMENTS)
+
+
+def _pace(second: int) -> float:
+    """Requests per second in the sample: steady, with a slow patch (Outreach answering slowly)."""
+    return 0.6 if 55 <= second < 70 else 2.3 if second % 7 == 0 else 2.0
+
+
+def _sent_per_second(last: int) -> list[int]:
+    """Requests sent so far, second by second, until ``last``."""
+    sent, totals = 0.0, list[int]()
+    second = 0
+    while not totals or totals[-1] < last:
+        second += 1
+        sent += _pace(second)
+        totals.append(min(last, int(sent)))
+    return totals
+
+
+def sample_view(state: str = "running") -> ExportView:
+    """``running`` (mid-run), ``throttled`` (a 429 wait) or ``finished`` (with failures and a report); the
+    last event arrives at SAMPLE_NOW, the panel's clock in snapshots."""
+    totals = _sent_per_second(262 if state == "finished" else COUNTS.sent)
+    started = SAMPLE_NOW - len(totals)
+    view = ExportView.started(started)
+    view.apply(events.RunStarted(destination="Outreach demo (sandbox)", input="profiles.jsonl", dry_run=False,
+                                 full_resync=False, follow=False), started)
+    for diagnostic in failures():
+        view.apply(events.ProspectFailed(diagnostic), started + 10)
+    for second, sent in enumerate(totals, start=1):
+        view.apply(_progress(sent), started + second)
+    if state == "throttled":
+        view.apply(events.Throttled(until=SAMPLE_NOW + 42, reason="HTTP 429 from Outreach: rate limit exceeded"),
+                   SAMPLE_NOW)
+    elif state == "finished":
+        counts = replace(COUNTS, activated=219, pending=0, sent=262)
+        view.finish(events.Finished(counts=counts, exit_code=1, report_path="$DATA/reports/outreach-demo.json",
+                                    report={}, message="219 activated, 37 unchanged, 6 failed, 11 excluded, "
+                                                       "2 malformed, 0 pending"), SAMPLE_NOW)
+    return view
+
+
+def show_sample(panel: ExportPanel, state: str = "running") -> None:
+    """Put the panel in a sample state and paint it."""
+    panel.show_view(sample_view(state))

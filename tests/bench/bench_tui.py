@@ -91,6 +91,7 @@ async def in_tui(profile: Profile, interval: float | None) -> tuple[float, int, 
     async with app.run_test(size=(120, 36)) as pilot:
         screen = app.wizard
         await pilot.pause()
+        await app.workers.wait_for_complete()  # start-up discovery and sign-in check
         assert screen.go("export")
         panel = screen.query_one(ExportPanel)
         handled: list[float] = []
@@ -104,7 +105,7 @@ async def in_tui(profile: Profile, interval: float | None) -> tuple[float, int, 
         screen.query_one("#back").focus()  # a user moving between steps with F2/F3 from the nav bar
         await pilot.pause()
         started = time.perf_counter()
-        screen.action_start_export()
+        screen.action_export("start")
         key = "f2"
         while panel.view.state != "finished":
             await asyncio.sleep(interval or 0.05)

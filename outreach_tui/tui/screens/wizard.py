@@ -1,299 +1,189 @@
-"""The wizard: one screen owning the draft profile and a ContentSwitcher of steps."""
+"""The wizard screen: the steps' requests run here as workers (sign-in, sandbox, discovery, /types, dry run,
+test alert, the export), and their results go back to the steps. Workers never touch widgets: they post
+messages, and one ``Worker.StateChanged`` handler turns any failure into an error modal.
+
+The export runs on this screen, which stays at the bottom of the stack for the app's whole life, so the
+export survives moving between steps and opening modals."""
 
 from __future__ import annotations
 
+import contextlib
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-from rich.text import Text
 from textual import on
-from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
-from textual.screen import Screen
-from textual.widgets import Button, ContentSwitcher, Footer, Static
+from textual.worker import Worker, WorkerState
 
-from outreach_tui.profile import MappingRow, Profile, ProfileError, save_profile
+from outreach_tui.export import events
+from outreach_tui.export.runner import ExportRunner
+from outreach_tui.profile import Alerts, Profile, ProfileError
+from outreach_tui.sandbox import Sandbox
 from outreach_tui.tui import backend
-from outreach_tui.tui.locations import remember_profile
-from outreach_tui.tui.messages import PreviewReady, SignedIn, SourceDiscovered, TypesChecked
-from outreach_tui.tui.screens.modals import SaveAsModal
-from outreach_tui.tui.widgets.base import Step
+from outreach_tui.tui.draft import Draft
+from outreach_tui.tui.locations import data_dir
+from outreach_tui.tui.messages import (
+    CheckTypesRequested,
+    DiscoverRequested,
+    ExportEnded,
+    ExportEvent,
+    ExportRequested,
+    PreviewReady,
+    PreviewRequested,
+    SandboxRequested,
+    SignedIn,
+    SignInCancelled,
+    SignInRequested,
+    SignInUrl,
+    SourceDiscovered,
+    TestAlertRequested,
+    TypesChecked,
+)
+from outreach_tui.tui.modals import ErrorModal
+from outreach_tui.tui.screens.steps_screen import StepsScreen
+from outreach_tui.tui.settings import WizardSettings
+from outreach_tui.tui.steps import STEPS
 from outreach_tui.tui.widgets.connect import ConnectStep
-from outreach_tui.tui.widgets.destination import DestinationStep
 from outreach_tui.tui.widgets.export_panel import ExportPanel
 from outreach_tui.tui.widgets.mapping import MappingStep
 from outreach_tui.tui.widgets.review import ReviewStep
 from outreach_tui.tui.widgets.segments import SegmentsStep
 from outreach_tui.tui.widgets.source import SourceStep
+from outreach_tui.xdm.discover import Discovery
 from outreach_tui.xdm.records import Format
 
-if TYPE_CHECKING:
-    from outreach_tui.tui.app import OutreachApp
+__all__ = ["STEPS", "WizardScreen"]
 
-STEPS = ("connect", "destination", "source", "mapping", "segments", "review", "export")
+THROTTLE_NOTE_INTERVAL = 60.0
 
 
-class WizardScreen(Screen[None]):
+class WizardScreen(StepsScreen):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f2", "back", "Back", id="wizard.back"),
-        Binding("f3", "next", "Next", id="wizard.next"),
-        Binding("ctrl+s", "save", "Save", id="wizard.save"),
-        Binding("f5", "start_export", "Export", id="wizard.export", show=False),
+        Binding("f5", "export('start')", "Export", id="wizard.export", show=False),
         Binding("f6", "toggle_pause", "Pause/resume", id="wizard.pause", show=False),
     ]
 
-    def __init__(self, draft: Profile) -> None:
-        super().__init__()
-        self.draft = draft
-        self.saved_toml = draft.to_toml() if draft.path else ""
-        self.discovery: Any = None
-        self.token_key: Any = None  # where the signed-in tokens are stored (follows the draft)
-
-    @property
-    def wizard_app(self) -> OutreachApp:
-        from outreach_tui.tui.app import OutreachApp
-
-        assert isinstance(self.app, OutreachApp)
-        return self.app
-
-    def compose(self) -> ComposeResult:
-        yield Static("", id="step-bar")
-        with ContentSwitcher(initial="connect", id="steps"):
-            yield ConnectStep(id="connect")
-            yield DestinationStep(id="destination")
-            yield SourceStep(id="source")
-            yield MappingStep(id="mapping")
-            yield SegmentsStep(id="segments")
-            yield ReviewStep(id="review")
-            yield ExportPanel(clock=self.wizard_app.settings.clock, show_path=self.wizard_app.show_path,
-                              id="export")
-        with Horizontal(id="nav"):
-            yield Button("◀ Back", id="back", compact=True)
-            yield Static("", id="nav-status")
-            yield Button("Next ▶", id="next", variant="primary", compact=True)
-        yield Footer()
+    def __init__(self, draft: Draft, settings: WizardSettings) -> None:
+        super().__init__(draft, settings)
+        self.sandbox: Sandbox | None = settings.sandbox
+        self._sandboxes = contextlib.ExitStack()  # sandboxes this screen started (stopped on unmount)
+        self.discovery: Discovery | None = None
+        self.token_key: backend.StoreKey | None = None  # where the signed-in tokens are (follows the draft)
+        self.runner: ExportRunner | None = None
+        self.run_alerts = Alerts()
+        self._last_throttle_note: float | None = None
 
     def on_mount(self) -> None:
-        for step in self.steps():
-            step.load(self.draft)
-        self.show_step("connect")
-        if self.draft.source_path().is_file():  # fill the pick lists of an existing profile right away
-            path, fmt = self.draft.source_path(), self.draft.source.format
-            self.run_worker(lambda: self._discover(path, fmt, quiet=True), thread=True, group="discover",
-                            exit_on_error=False)
-        if self.draft.outreach.client_id:
-            self.token_key = backend.token_key(self.draft)
-            self.run_worker(self._who_is_signed_in(self.draft.model_copy(deep=True)), group="whoami",
-                            exit_on_error=False)
+        super().on_mount()
+        profile = self.draft.check().profile
+        if profile is not None and profile.source_path().is_file():  # fill the pick lists right away
+            self.run_worker(lambda: self._discover(profile.source_path(), profile.source.format, quiet=True),
+                            thread=True, group="discover", exit_on_error=False)
+        if profile is not None and profile.outreach.client_id:
+            self.token_key = backend.token_key(profile)
+            self.run_worker(self._who_is_signed_in(profile), group="whoami", exit_on_error=False)
+
+    async def on_unmount(self) -> None:
+        self._sandboxes.close()
+
+    def valid_profile(self, what: str) -> Profile | None:
+        """A copy of the draft as a profile for a worker, or None after saying what to fix first."""
+        checked = self.draft.check()
+        if checked.profile is None:
+            first = checked.problems[0] if checked.problems else "the profile is incomplete"
+            self.set_status(f"{what}: fix {len(checked.problems)} problem(s) first; {first}", error=True)
+            return None
+        return checked.profile.model_copy(deep=True)
+
+    # ----- errors: one handler for every worker ------------------------------------------------------------
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if event.worker.group == "export":
+            self.query_one(ExportPanel).end(None, friendly(error))
+            self._alert("failure", f"The export failed: {friendly(error)}")
+        if event.worker.group == "sign-in":
+            self.query_one(ConnectStep).show_url(None)
+        self.app.push_screen(ErrorModal(f"{event.worker.name or 'The task'} failed", friendly(error)))
+
+    # ----- sign-in -----------------------------------------------------------------------------------------
 
     async def _who_is_signed_in(self, profile: Profile) -> None:
         """Show who is signed in already; not being signed in is normal here, not an error."""
         try:
-            info = await backend.whoami(profile)
+            who = await backend.whoami(profile)
         except Exception:
             return
-        from outreach_tui.outreach.scopes import missing_scopes
+        self.post_message(SignedIn(who))
 
-        scopes = list(info.get("scopes") or [])
-        self.post_message(SignedIn(str(info.get("user") or "an unknown user"), scopes,
-                                   missing_scopes(profile.outreach.scopes, scopes) if scopes else []))
-
-    # ----- steps ---------------------------------------------------------------------------------------
-
-    def steps(self) -> list[Step]:
-        return [self.query_one(f"#{name}", Step) for name in STEPS]
-
-    def step(self, name: str) -> Step:
-        return self.query_one(f"#{name}", Step)
-
-    @property
-    def current(self) -> str:
-        return self.query_one("#steps", ContentSwitcher).current or "connect"
-
-    def show_step(self, name: str) -> None:
-        index = STEPS.index(name)
-        back, next_ = self.query_one("#back", Button), self.query_one("#next", Button)
-        focused = self.focused
-        # One focus change at most (each one rebuilds the footer): stay on the nav buttons when they have
-        # focus, else move into the new step.
-        if focused is back and index == 0:
-            next_.focus()
-        elif focused is next_ and index == len(STEPS) - 1:
-            back.focus()
-        elif focused is not None and focused not in (back, next_):
-            self.step(name).focus_first()
-        self.query_one("#steps", ContentSwitcher).current = name
-        self.paint_step_bar()
-        back.disabled = index == 0
-        next_.disabled = index == len(STEPS) - 1
-        if name == "review":
-            self.refresh_review()
-        self.set_status("")
-
-    def paint_step_bar(self) -> None:
-        index = STEPS.index(self.current)
-        bar = Text()
-        separator = " › " if self.size.width >= 90 else "›"
-        for number, step_name in enumerate(STEPS):
-            if number:
-                bar.append(separator, style="dim")
-            style = "bold reverse" if number == index else ("" if number < index else "dim")
-            bar.append(f"{number + 1} {self.step(step_name).title}", style=style)
-        self.query_one("#step-bar", Static).update(bar)
-
-    def on_resize(self) -> None:
-        self.paint_step_bar()
-
-    def go(self, name: str) -> bool:
-        """Move to ``name``; moving forward checks every step on the way and stops at the first problem."""
-        here, there = STEPS.index(self.current), STEPS.index(name)
-        for step_name in STEPS[here:there]:
-            problems = self.step(step_name).apply(self.draft)
-            if problems:
-                self.show_step(step_name)
-                self.set_status(f"{len(problems)} problem(s) on this step: {problems[0]}", error=True)
-                return False
-        self.show_step(name)
-        return True
-
-    def set_status(self, message: str, error: bool = False) -> None:
-        self.query_one("#nav-status", Static).update(Text(message, style="bold red" if error else ""))
-
-    def changed(self) -> None:
-        """A table edit: the draft is applied on Next; here only the Review view may need a refresh."""
-        if self.current == "review":
-            self.refresh_review()
-
-    def mapping_rows(self) -> list[MappingRow]:
-        return self.query_one(MappingStep).rows
-
-    def collect(self) -> tuple[Profile, list[str]]:
-        """The draft with every step's widgets applied (without moving), and the problems found."""
-        problems: list[str] = []
-        for step in self.steps():
-            problems += step.apply(self.draft)
-        problems += self.draft.problems()
-        return self.draft, problems
-
-    def follow_tokens(self) -> None:
-        """Keep the sign-in attached to the draft whose name or file changed since."""
-        if self.token_key is not None:
-            self.token_key = backend.carry_tokens(self.token_key, self.draft)
-
-    def is_dirty(self) -> bool:
-        copy = self.draft.model_copy(deep=True)
-        for step in self.steps():
-            try:
-                step.apply(copy)
-            except Exception:  # a half-typed field: treat as a change
-                return True
-        return copy.to_toml() != self.saved_toml
-
-    def refresh_review(self) -> None:
-        path = self.draft.path
-        self.query_one(ReviewStep).show_profile(self.draft, self.wizard_app.show_path(str(path)) if path else None)
-
-    # ----- actions -------------------------------------------------------------------------------------
-
-    @on(Button.Pressed, "#next")
-    def action_next(self) -> None:
-        index = STEPS.index(self.current)
-        if index < len(STEPS) - 1:
-            self.go(STEPS[index + 1])
-
-    @on(Button.Pressed, "#back")
-    def action_back(self) -> None:
-        index = STEPS.index(self.current)
-        if index > 0:
-            self.show_step(STEPS[index - 1])
-
-    @on(Button.Pressed, "#save")
-    def action_save(self) -> None:
-        if self.draft.path is None:
-            self.action_save_as()
-            return
-        self.save_to(self.draft.path)
-
-    @on(Button.Pressed, "#save-as")
-    def action_save_as(self) -> None:
-        suggestion = str(self.draft.path) if self.draft.path else "outreach-profile.toml"
-
-        def chosen(path: str | None) -> None:
-            if path:
-                self.save_to(Path(path).expanduser())
-
-        self.app.push_screen(SaveAsModal(suggestion), chosen)
-
-    def save_to(self, path: Path) -> bool:
-        profile, problems = self.collect()
-        if problems:
-            self.set_status(f"Not saved: {problems[0]}", error=True)
-            self.notify("\n".join(problems[:5]), title="Not saved: fix these first", severity="error",
-                        markup=False)
-            return False
-        try:
-            saved = save_profile(profile, path)
-        except (OSError, ProfileError) as error:
-            self.wizard_app.show_error("Could not save the profile", str(error))
-            return False
-        self.saved_toml = profile.to_toml()
-        self.follow_tokens()
-        remember_profile(saved)
-        self.refresh_review()
-        self.notify(f"Saved {self.wizard_app.show_path(str(saved))}", markup=False)
-        return True
-
-    # sign-in -------------------------------------------------------------------------------------------
-
-    @on(Button.Pressed, "#sign-in")
+    @on(SignInRequested)
     def action_sign_in(self) -> None:
-        connect = self.query_one(ConnectStep)
-        if connect.apply(self.draft):
-            self.show_step("connect")
+        profile = self.valid_profile("Sign-in")
+        if profile is None:
             return
-        profile = self.draft.model_copy(deep=True)
         self.token_key = backend.token_key(profile)
-        self.wizard_app.run_worker(self._sign_in(profile), group="sign-in",
-                                   exclusive=True, exit_on_error=False, name="Sign-in")
+        self.run_worker(self._sign_in(profile), group="sign-in", exclusive=True, exit_on_error=False,
+                        name="Sign-in")
 
     async def _sign_in(self, profile: Profile) -> None:
         def on_url(url: str) -> None:
-            self.query_one(ConnectStep).show_url(url)
+            self.post_message(SignInUrl(url))
 
-        result = await backend.sign_in(profile, open_browser=self.app.open_url, on_url=on_url)
-        self.post_message(SignedIn(str(result.user or "an unknown user"), list(result.scopes),
-                                   list(result.missing_scopes)))
+        who = await backend.sign_in(profile, open_browser=self.app.open_url, on_url=on_url)
+        self.post_message(SignedIn(who))
+
+    @on(SignInUrl)
+    def _sign_in_url(self, message: SignInUrl) -> None:
+        self.query_one(ConnectStep).show_url(message.url)
 
     @on(SignedIn)
     def _signed_in(self, message: SignedIn) -> None:
-        self.query_one(ConnectStep).show_signed_in(message.user, message.scopes, message.missing_scopes)
+        self.query_one(ConnectStep).show_signed_in(message.who)
 
-    @on(Button.Pressed, "#cancel-sign-in")
-    def action_cancel_sign_in(self) -> None:
-        self.wizard_app.workers.cancel_group(self.wizard_app, "sign-in")
+    @on(SignInCancelled)
+    def _cancel_sign_in(self) -> None:
+        self.workers.cancel_group(self, "sign-in")
         self.query_one(ConnectStep).show_url(None)
 
-    @on(Button.Pressed, "#start-sandbox")
+    def saved_profile(self) -> None:
+        self.follow_tokens()
+
+    def follow_tokens(self) -> None:
+        """Keep the sign-in attached to the draft whose name or file changed since."""
+        profile = self.draft.check().profile
+        if self.token_key is not None and profile is not None:
+            self.token_key = backend.carry_tokens(self.token_key, profile)
+
+    # ----- the sandbox -------------------------------------------------------------------------------------
+
+    @on(SandboxRequested)
     def action_start_sandbox(self) -> None:
-        running = self.wizard_app.ensure_sandbox()
-        if running is None:
-            return
-        backend.use_sandbox(self.draft, running)
-        self.query_one(ConnectStep).load(self.draft)
+        if self.sandbox is None:
+            try:
+                self.sandbox = self._sandboxes.enter_context(backend.sandbox())
+            except Exception as error:  # shown, never a crash
+                self.app.push_screen(ErrorModal("Could not start the sandbox", friendly(error)))
+                return
+        self.query_one(ConnectStep).show_sandbox(backend.sandbox_settings(self.sandbox))
+        self.show_problems()
         self.notify("The sandbox is running; sign in as demo@example.com / demo.", markup=False)
 
-    # discovery -----------------------------------------------------------------------------------------
+    # ----- discovery ---------------------------------------------------------------------------------------
 
-    @on(Button.Pressed, "#discover")
+    @on(DiscoverRequested)
     def action_discover(self) -> None:
-        source = self.query_one(SourceStep)
-        if source.apply(self.draft):
+        profile = self.draft.check().profile
+        source = [p for p in self.draft.problems if p.key.startswith("source")]
+        if profile is None or source:
+            self.set_status(f"Discover: {source[0] if source else 'fix the profile first'}", error=True)
             return
-        path, fmt = self.draft.source_path(), self.draft.source.format
-        self.query_one("#discovery-summary", Static).update("Sampling the file…")
-        self.wizard_app.run_worker(lambda: self._discover(path, fmt), thread=True, group="discover",
-                                   exclusive=True, exit_on_error=False, name="Discovery")
+        path, fmt = profile.source_path(), profile.source.format
+        self.run_worker(lambda: self._discover(path, fmt), thread=True, group="discover", exclusive=True,
+                        exit_on_error=False, name="Discovery")
 
     def _discover(self, path: Path, fmt: Format | None, quiet: bool = False) -> None:
         try:
@@ -308,7 +198,7 @@ class WizardScreen(Screen[None]):
     def _discovered(self, message: SourceDiscovered) -> None:
         self.show_discovery(message.discovery)
 
-    def show_discovery(self, discovery: Any) -> None:
+    def show_discovery(self, discovery: Discovery) -> None:
         self.discovery = discovery
         self.query_one(SourceStep).show_discovery(discovery)
         mapping = self.query_one(MappingStep)
@@ -317,15 +207,15 @@ class WizardScreen(Screen[None]):
         mapping.set_namespaces(sorted(discovery.namespaces))
         self.query_one(SegmentsStep).set_discovered(dict(discovery.segments))
 
-    # /types -------------------------------------------------------------------------------------------
+    # ----- /types, dry run, test alert ---------------------------------------------------------------------
 
-    @on(Button.Pressed, "#check-types")
+    @on(CheckTypesRequested)
     def action_check_types(self) -> None:
-        self.query_one(ConnectStep).apply(self.draft)
-        self.query_one(DestinationStep).apply(self.draft)
-        self.follow_tokens()
-        self.wizard_app.run_worker(self._check_types(self.draft.model_copy(deep=True)), group="types",
-                                   exclusive=True, exit_on_error=False, name="Custom field check")
+        profile = self.valid_profile("Check in Outreach")
+        if profile is not None:
+            self.follow_tokens()
+            self.run_worker(self._check_types(profile), group="types", exclusive=True, exit_on_error=False,
+                            name="Custom field check")
 
     async def _check_types(self, profile: Profile) -> None:
         self.post_message(TypesChecked(await backend.custom_field_types(profile)))
@@ -334,50 +224,132 @@ class WizardScreen(Screen[None]):
     def _types_checked(self, message: TypesChecked) -> None:
         self.query_one(SegmentsStep).set_configured(message.configured)
 
-    # dry-run preview ------------------------------------------------------------------------------------
-
-    @on(Button.Pressed, "#preview")
+    @on(PreviewRequested)
     def action_preview(self) -> None:
-        profile, problems = self.collect()
-        if problems:
-            self.set_status(f"Fix first: {problems[0]}", error=True)
-            return
-        self.wizard_app.run_worker(self._preview(profile.model_copy(deep=True)), group="preview",
-                                   exclusive=True, exit_on_error=False, name="Dry-run preview")
+        profile = self.valid_profile("Dry run")
+        if profile is not None:
+            self.run_worker(self._preview(profile), group="preview", exclusive=True, exit_on_error=False,
+                            name="Dry-run preview")
 
     async def _preview(self, profile: Profile) -> None:
-        runner = backend.make_runner(profile, lambda event: None, dry_run=True)
-        finished = await runner.run()
-        self.post_message(PreviewReady(finished.report))
+        self.post_message(PreviewReady(await backend.dry_run(profile)))
 
     @on(PreviewReady)
     def _preview_ready(self, message: PreviewReady) -> None:
         self.query_one(ReviewStep).show_preview(message.report)
 
-    # export --------------------------------------------------------------------------------------------
-
-    @on(Button.Pressed, "#export-start")
-    def action_start_export(self) -> None:
-        profile, problems = self.collect()
-        if problems:
-            self.set_status(f"Fix first: {problems[0]}", error=True)
+    @on(TestAlertRequested)
+    def action_test_alert(self) -> None:
+        profile = self.valid_profile("Test alert")
+        if profile is None:
             return
-        self.follow_tokens()
-        self.show_step("export")
-        self.wizard_app.start_export(profile.model_copy(deep=True), self.query_one(ExportPanel))
+        self.notify("Test alert: alerts show here like this one.", title="outreach-tui", markup=False)
+        if profile.alerts.webhook:
+            self.run_worker(self._test_alert(profile), group="alert", exclusive=True, exit_on_error=False,
+                            name="Test alert")
 
-    @on(Button.Pressed, "#export-pause")
-    def action_pause(self) -> None:
-        self.wizard_app.pause_export(True)
+    async def _test_alert(self, profile: Profile) -> None:
+        if await backend.send_test_alert(profile):
+            self.notify("The webhook accepted the test alert.", markup=False)
+        else:
+            self.notify("The webhook did not accept the test alert; check its URL.", severity="error",
+                        markup=False)
 
-    @on(Button.Pressed, "#export-resume")
-    def action_resume(self) -> None:
-        self.wizard_app.pause_export(False)
+    # ----- export ------------------------------------------------------------------------------------------
+
+    def export_running(self) -> bool:
+        return any(w.group == "export" and w.is_running for w in self.workers)
+
+    @on(ExportRequested)
+    def _export_requested(self, message: ExportRequested) -> None:
+        self.action_export(message.action)
+
+    def action_export(self, action: str) -> None:
+        panel = self.query_one(ExportPanel)
+        if action == "start":
+            self._start_export(panel)
+        elif action in ("pause", "resume"):
+            self.pause_export(action == "pause")
+        elif action == "cancel" and self.runner is not None and self.export_running():
+            self.runner.cancel()
 
     def action_toggle_pause(self) -> None:
-        self.wizard_app.pause_export(not self.query_one(ExportPanel).view.paused)
+        self.pause_export(not self.query_one(ExportPanel).view.paused)
 
-    @on(Button.Pressed, "#export-cancel")
-    def action_cancel_export(self) -> None:
-        self.wizard_app.cancel_export()
+    def pause_export(self, paused: bool) -> None:
+        panel = self.query_one(ExportPanel)
+        if self.runner is None or not panel.view.active:
+            return
+        if paused:
+            self.runner.pause()
+        else:
+            self.runner.resume()
+        panel.set_paused(paused)
 
+    def _start_export(self, panel: ExportPanel) -> None:
+        if self.export_running():
+            return
+        problems = self.draft.problems
+        profile = self.valid_profile("Export")
+        if profile is None or problems:
+            if profile is not None:
+                self.set_status(f"Export: fix first: {problems[0]}", error=True)
+            return
+        self.follow_tokens()
+        if self.current != "export":
+            self.show_step("export")
+        panel.reset()
+        self.run_alerts, self._last_throttle_note = profile.alerts, None
+        report = data_dir() / "reports" / f"{slug(profile.destination.name)}.json"
+        report.parent.mkdir(parents=True, exist_ok=True)
+        def emit(event: events.Event) -> None:
+            self.post_message(ExportEvent(event))
+
+        self.runner = backend.make_runner(profile, emit, report_path=report)
+        self.run_worker(self._export(self.runner), group="export", exclusive=True, exit_on_error=False,
+                        name="Export")
+
+    async def _export(self, runner: ExportRunner) -> None:
+        finished = await runner.run()
+        self.post_message(ExportEnded(finished))
+
+    @on(ExportEvent)
+    def _export_event(self, message: ExportEvent) -> None:
+        self.query_one(ExportPanel).apply(message.event)
+        if isinstance(message.event, events.Throttled):
+            now = self.settings.clock()
+            if self._last_throttle_note is None or now - self._last_throttle_note >= THROTTLE_NOTE_INTERVAL:
+                self._last_throttle_note = now  # a long run throttles often: one note a minute at most
+                self._alert("throttle", f"Throttled: {message.event.reason}")
+
+    @on(ExportEnded)
+    def _export_ended(self, message: ExportEnded) -> None:
+        self.query_one(ExportPanel).end(message.finished, message.error)
+        finished = message.finished
+        if finished is None:
+            return
+        summary = finished.message.strip().splitlines()[-1] if finished.message.strip() else "done"
+        if finished.counts.failed or finished.exit_code not in (0, 130):
+            self._alert("failure", f"Export finished with failures: {summary}")
+        else:
+            self._alert("complete", f"Export complete: {summary}")
+
+    def _alert(self, kind: str, text: str) -> None:
+        """The ``[alerts]`` switches drive notifications here as they drive the webhook."""
+        wanted = {"failure": self.run_alerts.on_failure, "throttle": self.run_alerts.on_throttle,
+                  "complete": self.run_alerts.on_complete}[kind]
+        if wanted:
+            self.notify(text, title="Export", severity="error" if kind == "failure" else
+                        "warning" if kind == "throttle" else "information", markup=False, timeout=8)
+
+
+def friendly(error: BaseException | None) -> str:
+    if error is None:
+        return "unknown error"
+    if isinstance(error, ProfileError | OSError) or type(error).__module__.startswith("outreach_tui"):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "export"

@@ -1,56 +1,54 @@
-"""Step 2: the destination's name, description and alerts."""
+"""Step 2: the destination's name, description and alerts (with a test alert)."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Any, ClassVar
+
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Input, Label, Switch
+from textual.widgets import Button, Input, Label, Switch
 
-from outreach_tui.profile import Alerts, Destination, Profile
-from outreach_tui.tui.widgets.base import Step, field
+from outreach_tui.profile import Alerts
+from outreach_tui.tui.messages import TestAlertRequested
+from outreach_tui.tui.widgets.base import FieldError, Step, field
 
-SWITCHES = ("on_failure", "on_throttle", "on_complete")
-SWITCH_LABELS = {"on_failure": "Alert on failures", "on_throttle": "Alert when throttled",
-                 "on_complete": "Alert when complete"}
+SWITCH_LABELS = {"on-failure": "Alert on failures", "on-throttle": "Alert when throttled",
+                 "on-complete": "Alert when complete"}
+DEFAULTS = Alerts()
 
 
 class DestinationStep(Step):
     title = "Destination"
+    sections = ("destination", "alerts")
+    bindings_to_draft: ClassVar[dict[str, tuple[str, str]]] = {
+        "destination-name": ("destination", "name"), "destination-description": ("destination", "description"),
+        "on-failure": ("alerts", "on_failure"), "on-throttle": ("alerts", "on_throttle"),
+        "on-complete": ("alerts", "on_complete"), "webhook": ("alerts", "webhook")}
+    DEFAULT_CSS = """
+    DestinationStep .switch-row { height: auto; }
+    DestinationStep .switch-row Switch { border: none; height: 1; padding: 0; }
+    DestinationStep .switch-row Label { padding: 0 1; }
+    DestinationStep .note { color: $text-muted; }
+    """
 
     def compose(self) -> ComposeResult:
         yield field("Name (required)", Input(compact=True, id="destination-name", placeholder="Outreach EMEA"),
                     "destination-name")
         yield field("Description", Input(compact=True, id="destination-description"), "destination-description")
-        for name in SWITCHES:
+        yield Label("Alerts: notifications here, and the webhook when set", classes="note")
+        for widget_id, label in SWITCH_LABELS.items():
             with Horizontal(classes="switch-row"):
-                yield Switch(id=name.replace("_", "-"))
-                yield Label(SWITCH_LABELS[name])
+                yield Switch(id=widget_id)
+                yield Label(label)
         yield field("Alert webhook URL (optional, Slack-compatible)", Input(compact=True, id="webhook"), "webhook")
+        with Horizontal(classes="buttons"):
+            yield Button("Send a test alert", id="test-alert", compact=True)
+        yield FieldError(classes="step-problems")
 
-    def load(self, profile: Profile) -> None:
-        self.set_value("destination-name", profile.destination.name)
-        self.set_value("destination-description", profile.destination.description)
-        for name in SWITCHES:
-            self.query_one(f"#{name.replace('_', '-')}", Switch).value = getattr(profile.alerts, name)
-        self.set_value("webhook", profile.alerts.webhook or "")
+    def default(self, table: str, key: str) -> Any:
+        return getattr(DEFAULTS, key, "") if table == "alerts" else ""
 
-    def apply(self, profile: Profile) -> list[str]:
-        self.clear_errors()
-        problems: list[str] = []
-        try:
-            destination = Destination(name=self.value("destination-name"),
-                                      description=self.value("destination-description"))
-        except ValidationError as error:
-            problems += self.show_validation(error, {"name": "destination-name",
-                                                     "description": "destination-description"})
-        switches = {name: self.query_one(f"#{name.replace('_', '-')}", Switch).value for name in SWITCHES}
-        try:
-            alerts = Alerts(**switches, webhook=self.value("webhook") or None)
-        except ValidationError as error:
-            problems += self.show_validation(error, {"webhook": "webhook"})
-        if problems:
-            return problems
-        profile.destination = destination
-        profile.alerts = alerts
-        return []
+    @on(Button.Pressed, "#test-alert")
+    def _test_alert(self) -> None:
+        self.post_message(TestAlertRequested())

@@ -1,58 +1,52 @@
-"""Step 7: the live export panel. It renders an ExportView model that the event handlers update; a timer
-repaints at most ten times a second, so a flood of runner events never slows the UI or the export."""
+"""Step 7: the live export panel. It paints an ExportView; a timer repaints at most four times a second (and
+at once when the run ends), so a flood of runner events never slows the UI or the export.
+
+What matters most comes first, so that it shows without scrolling at 80x24: the state (or the end of the
+run with its report), progress and counts, throughput and budget, then failures grouped by cause."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, DataTable, ProgressBar, Static
 
-from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export import events
-from outreach_tui.tui.messages import ExportEnded, ExportEvent
-from outreach_tui.tui.widgets.base import Step
+from outreach_tui.tui.export_view import Cause, ExportView, clock_text
+from outreach_tui.tui.messages import ExportRequested
+from outreach_tui.tui.modals import CauseModal
 
-MAX_DIAGNOSTIC_ROWS = 2000
 # Four repaints a second read as live, and leave the CPU to the export running in the same process.
 REPAINT_INTERVAL = 0.25
+CAUSES_SHOWN = 5  # the rest: "and N more causes", all of them in the report
 
 
-@dataclass
-class ExportView:
-    """What the panel shows; only the ``@on`` handlers change it."""
-
-    state: str = "idle"  # idle | running | finished | cancelled | failed
-    paused: bool = False
-    counts: events.Counts = field(default_factory=events.Counts)
-    total: int | None = None
-    phase: str = ""
-    rate: float = 0.0
-    budget_limit: int | None = None
-    budget_remaining: int | None = None
-    budget_reset_at: float | None = None
-    throttled_until: float | None = None
-    throttle_reason: str = ""
-    throttle_count: int = 0
-    segments: dict[str, dict[str, int]] = field(default_factory=dict)
-    diagnostics: list[Diagnostic] = field(default_factory=list)
-    message: str = ""
-    report_path: str | None = None
-
-
-def countdown(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class ExportPanel(Step):
-    title = "Export"
+class ExportPanel(VerticalScroll):
+    title: ClassVar[str] = "Export"
+    DEFAULT_CSS = """
+    ExportPanel { padding: 0 1; }
+    ExportPanel .buttons { height: auto; }
+    ExportPanel .buttons Button { margin-right: 2; }
+    ExportPanel #export-state { margin-top: 1; height: auto; }
+    ExportPanel #export-state.-throttled { background: $warning; color: $background; }
+    ExportPanel #export-state.-failed { color: $text-error; }
+    ExportPanel #export-progress-row { height: 1; }
+    ExportPanel #export-progress { width: auto; }
+    ExportPanel #export-counts { height: auto; }
+    ExportPanel #export-rate-row { height: 1; }
+    ExportPanel #export-sparkline { width: 30; height: 1; margin-right: 1; }
+    ExportPanel #export-rate { width: 1fr; }
+    ExportPanel #export-budget { height: auto; }
+    ExportPanel #export-segments { height: auto; color: $text-muted; }
+    ExportPanel #export-causes-title { margin-top: 1; text-style: bold; height: auto; }
+    ExportPanel #export-causes { height: auto; overflow-x: hidden; }
+    ExportPanel #export-causes-more { height: auto; color: $text-muted; }
+    """
 
     def __init__(self, clock: Callable[[], float] = time.time, show_path: Callable[[str], str] = str,
                  **kwargs: Any) -> None:
@@ -61,96 +55,94 @@ class ExportPanel(Step):
         self.clock = clock
         self.show_path = show_path
         self._dirty = True
-        self._shown_diagnostics = 0
         self._shown: dict[str, str] = {}
+        self._causes_shown: list[Cause] = []
+        self._causes_painted: list[tuple[str, int]] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="buttons"):
-            yield Button("Start export", id="export-start", variant="primary", compact=True)
-            yield Button("Pause", id="export-pause", compact=True, disabled=True)
-            yield Button("Resume", id="export-resume", compact=True, disabled=True)
+            yield Button("Start export (F5)", id="export-start", variant="primary", compact=True)
+            yield Button("Pause (F6)", id="export-pause", compact=True, disabled=True)
+            yield Button("Resume (F6)", id="export-resume", compact=True, disabled=True)
             yield Button("Cancel", id="export-cancel", variant="error", compact=True, disabled=True)
         yield Static("", id="export-state")
-        yield ProgressBar(total=None, show_eta=False, id="export-progress")
+        with Horizontal(id="export-progress-row"):
+            yield ProgressBar(total=None, show_eta=False, id="export-progress")
         yield Static("", id="export-counts")
+        with Horizontal(id="export-rate-row"):
+            yield Static("", id="export-sparkline")
+            yield Static("", id="export-rate")
         yield Static("", id="export-budget")
-        yield DataTable(id="export-segments", cursor_type="none", zebra_stripes=True)
-        yield Static("Diagnostics (enter on a row for details)", classes="section")
-        yield DataTable(id="export-diagnostics", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="export-report")
+        yield Static("", id="export-segments")
+        yield Static("", id="export-causes-title")
+        yield DataTable(id="export-causes", cursor_type="row", zebra_stripes=True, show_header=False)
+        yield Static("", id="export-causes-more")
 
     def on_mount(self) -> None:
-        segments = self.query_one("#export-segments", DataTable)
-        for label in ("segment", "realized", "existing", "exited"):
-            segments.add_column(label, key=label)
-        diagnostics = self.query_one("#export-diagnostics", DataTable)
-        for label in ("prospect", "status", "field", "detail", "hint"):
-            diagnostics.add_column(label, key=label)
+        table = self.query_one("#export-causes", DataTable)
+        table.add_column("prospects", key="count", width=6)
+        table.add_column("cause", key="cause")
         self.set_interval(REPAINT_INTERVAL, self.repaint)
         self.repaint()
 
-    # ----- state: handlers own it -------------------------------------------------------------------
+    def focus_first(self) -> None:
+        self.query_one("#export-start", Button).focus()
+
+    # ----- buttons -----------------------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#export-start")
+    def _start(self) -> None:
+        self.post_message(ExportRequested("start"))
+
+    @on(Button.Pressed, "#export-pause")
+    def _pause(self) -> None:
+        self.post_message(ExportRequested("pause"))
+
+    @on(Button.Pressed, "#export-resume")
+    def _resume(self) -> None:
+        self.post_message(ExportRequested("resume"))
+
+    @on(Button.Pressed, "#export-cancel")
+    def _cancel(self) -> None:
+        self.post_message(ExportRequested("cancel"))
+
+    @on(DataTable.RowSelected, "#export-causes")
+    def _open_cause(self, event: DataTable.RowSelected) -> None:
+        index = int(str(event.row_key.value))
+        if index < len(self._causes_shown):
+            self.app.push_screen(CauseModal(self._causes_shown[index], self.show_path(self.view.report_path or "")))
+
+    # ----- state: the screen feeds events in ---------------------------------------------------------------
 
     def reset(self) -> None:
-        self.view = ExportView(state="running")
-        self._shown_diagnostics = 0
-        self.query_one("#export-diagnostics", DataTable).clear()
+        self.view = ExportView.started(self.clock())
         self._dirty = True
 
-    @on(ExportEvent)
-    def on_export_event(self, message: ExportEvent) -> None:
-        event, view = message.event, self.view
-        if isinstance(event, events.Progress):
-            view.counts, view.total, view.phase = event.counts, event.total, event.phase
-            view.rate = event.requests_per_second
-            view.budget_limit, view.budget_remaining = event.budget_limit, event.budget_remaining
-            view.budget_reset_at = event.budget_reset_at
-            view.segments = event.segments or view.segments
-        elif isinstance(event, events.Throttled):
-            view.throttled_until, view.throttle_reason = event.until, event.reason
-            view.throttle_count += 1
-        elif isinstance(event, events.Resumed):  # the end of a throttle wait, or of a pause
-            view.throttled_until = None
-        elif isinstance(event, events.Paused):
-            view.paused = True
-        elif isinstance(event, events.ProspectFailed):
-            view.diagnostics.append(event.diagnostic)
-        elif isinstance(event, events.Finished):
-            self._finish(event)
-        self._dirty = True
-        if view.state != "running":
-            self.repaint()  # the end of a run shows at once, not at the next periodic repaint
-
-    @on(ExportEnded)
-    def on_export_ended(self, message: ExportEnded) -> None:
-        if message.finished is not None:
-            self._finish(message.finished)
-        elif self.view.state != "finished":
-            self.view.state = "failed" if message.error else "cancelled"
-            self.view.message = message.error or "Export cancelled."
+    def show_view(self, view: ExportView) -> None:
+        self.view = view
         self._dirty = True
         self.repaint()
 
-    def _finish(self, finished: events.Finished) -> None:
-        view = self.view
-        view.counts, view.state, view.message = finished.counts, "finished", finished.message
-        view.report_path = finished.report_path
-        view.throttled_until, view.paused = None, False
-        segments = finished.report.get("segments") if isinstance(finished.report, dict) else None
-        if segments:
-            view.segments = {s["id"]: {k: s.get(k, 0) for k in ("realized", "existing", "exited")}
-                             for s in segments if isinstance(s, dict) and "id" in s}
+    def apply(self, event: events.Event) -> None:
+        self.view.apply(event, self.clock())
+        self._dirty = True
+        if not self.view.active:
+            self.repaint()  # the end of a run shows at once, not at the next periodic repaint
+
+    def end(self, finished: events.Finished | None, error: str | None) -> None:
+        if finished is not None:
+            self.view.finish(finished, self.clock())
+        else:
+            self.view.end(error, self.clock())
+        self._dirty = True
+        self.repaint()
 
     def set_paused(self, paused: bool) -> None:
-        if self.view.state == "running":
+        if self.view.active:
             self.view.paused = paused
             self._dirty = True
 
-    @property
-    def throttled(self) -> bool:
-        return self.view.state == "running" and self.view.throttled_until is not None
-
-    # ----- rendering ---------------------------------------------------------------------------------
+    # ----- painting ----------------------------------------------------------------------------------------
 
     def on_show(self) -> None:
         self._dirty = True
@@ -158,7 +150,7 @@ class ExportPanel(Step):
 
     def _set(self, selector: str, content: Text) -> None:
         """Update a Static only when its text changed (an update costs a refresh, maybe a layout)."""
-        key = content.markup if isinstance(content, Text) else str(content)
+        key = content.markup
         if self._shown.get(selector) != key:
             self._shown[selector] = key
             self.query_one(selector, Static).update(content)
@@ -166,95 +158,118 @@ class ExportPanel(Step):
     def repaint(self) -> None:
         if not self.display:  # another step is shown: paint when it comes back (on_show)
             return
+        view = self.view
         if not self._dirty:
-            if self.throttled:
-                self._paint_state()  # the countdown moves
+            if view.throttled() or view.active:
+                self._paint_state()  # the countdown and the rate move with the clock
+                self._paint_rate()
             return
         self._dirty = False
-        view = self.view
-        active = view.state == "running"
+        active = view.active
         self.query_one("#export-start", Button).disabled = active
         self.query_one("#export-pause", Button).disabled = not active or view.paused
         self.query_one("#export-resume", Button).disabled = not active or not view.paused
         self.query_one("#export-cancel", Button).disabled = not active
         self._paint_state()
+        self.query_one("#export-progress", ProgressBar).update(total=view.total, progress=view.done)
         counts = view.counts
-        done = counts.activated + counts.unchanged + counts.failed
-        self.query_one("#export-progress", ProgressBar).update(total=view.total, progress=done)
         self._set("#export-counts", Text.assemble(
             ("activated ", "bold"), (f"{counts.activated:,}", "green"), ("  unchanged ", "bold"),
             f"{counts.unchanged:,}", ("  excluded ", "bold"), f"{counts.excluded:,}",
             ("  failed ", "bold"), (f"{counts.failed:,}", "red" if counts.failed else ""),
-            ("  pending ", "bold"), f"{counts.pending if view.state != 'running' else _pending(view):,}"))
-        self._paint_budget()
+            ("  pending ", "bold"), f"{view.pending:,}"))
+        self._paint_rate()
         self._paint_segments()
-        self._paint_diagnostics()
-        report = ""
-        if view.state in ("finished", "cancelled", "failed"):
-            report = view.message + (f"\nReport written to {self.show_path(view.report_path)}"
-                                     if view.report_path else "")
-        self._set("#export-report", Text(report))
+        self._paint_causes()
 
     def _paint_state(self) -> None:
         view = self.view
+        now = self.clock()
         widget = self.query_one("#export-state", Static)
-        widget.set_class(self.throttled and not view.paused, "-throttled")
-        if view.paused and view.state == "running":
+        widget.set_class(view.throttled() and not view.paused, "-throttled")
+        widget.set_class(view.state == "failed", "-failed")
+        if view.paused and view.active:
             text = Text("PAUSED — nothing is sent until you resume (F6)", style="bold")
-        elif self.throttled and view.throttled_until is not None:
+        elif view.throttled() and view.throttled_until is not None:
             text = Text(f" THROTTLED — {view.throttle_reason}; sending again in "
-                        f"{countdown(view.throttled_until - self.clock())} ", style="bold")
+                        f"{clock_text(view.throttled_until - now)} ", style="bold")
+        elif view.state in ("finished", "cancelled", "failed"):
+            text = Text(view.state.capitalize() + ": ", style="bold")
+            text.append(view.message.strip().split("; report: ")[0])
+            if view.report_path:
+                text.append("\nReport: ", style="bold")
+                text.append(self.show_path(view.report_path))
         else:
-            labels = {"idle": "Ready. Start the export when the profile is complete.",
-                      "running": f"Running ({view.phase or 'starting'})",
-                      "finished": "Finished", "cancelled": "Cancelled", "failed": "Failed"}
+            labels = {"idle": "Ready. Start the export (F5) when the profile is complete.",
+                      "running": f"Running ({view.phase or 'starting'})"}
             text = Text(labels.get(view.state, view.state), style="bold")
         self._set("#export-state", text)
 
-    def _paint_budget(self) -> None:
+    def _paint_rate(self) -> None:
         view = self.view
-        parts = [f"{view.rate:,.1f} requests/s"]
-        if view.budget_remaining is not None:
-            limit = f"/{view.budget_limit:,}" if view.budget_limit else ""
-            parts.append(f"budget left {view.budget_remaining:,}{limit}")
+        now = self.clock()
+        points = view.sparkline(now)  # one a second; two seconds a bar, the last minute in 30 columns
+        self._set("#export-sparkline", Text(bars([sum(points[i:i + 2]) for i in range(0, len(points), 2)]),
+                                            style="green"))
+        rate = view.rate(now)
+        if view.started_at is None:
+            parts = ["throughput: not started"]
+        elif view.ended_at is not None:
+            took = max(0.0, view.ended_at - view.started_at)
+            parts = [f"{view.counts.sent:,} requests in {took:,.1f} s"
+                     + (f" ({rate:,.1f}/s)" if rate is not None else "")]
+        else:
+            parts = [f"{rate:,.1f} requests/s (last minute)" if rate is not None else "measuring the rate…"]
+        eta = view.eta(now)
+        if eta is not None:
+            parts.append(f"ETA {clock_text(eta[0])}" + (" (budget-bound)" if eta[1] else ""))
+        self._set("#export-rate", Text(" · ".join(parts)))
+        budget = []
+        used = view.budget_used
+        if used is not None and view.budget_limit:
+            budget.append(f"budget {used:,} of {view.budget_limit:,} used this hour")
+        elif view.budget_limit:
+            budget.append(f"budget {view.budget_limit:,}/hour")
         if view.budget_reset_at is not None:
-            parts.append(f"resets in {countdown(view.budget_reset_at - self.clock())}")
-        parts.append(f"sent {view.counts.sent:,}, retried {view.counts.retried:,}, "
-                     f"429s {view.counts.rate_limited:,}, throttled {view.throttle_count}x")
-        self._set("#export-budget", Text(" · ".join(parts)))
+            budget.append(f"resets in {clock_text(view.budget_reset_at - now)}")
+        counts = view.counts
+        budget.append(f"sent {counts.sent:,} · retried {counts.retried:,} · 429s {counts.rate_limited:,}"
+                      + (f" · throttled {view.throttle_count}x" if view.throttle_count else ""))
+        self._set("#export-budget", Text(" · ".join(budget)))
 
     def _paint_segments(self) -> None:
-        table = self.query_one("#export-segments", DataTable)
-        rows = sorted(self.view.segments.items())
-        if [key.value for key in table.rows] != [segment_id for segment_id, _ in rows]:
+        parts = [f"{segment_id} R{c.get('realized', 0):,} E{c.get('existing', 0):,} X{c.get('exited', 0):,}"
+                 for segment_id, c in sorted(self.view.segments.items())]
+        self._set("#export-segments", Text("segments: " + " · ".join(parts) if parts else ""))
+
+    def _paint_causes(self) -> None:
+        view = self.view
+        causes = sorted(view.causes.values(), key=lambda cause: -cause.count)[:CAUSES_SHOWN]
+        shown = [(c.title, c.count) for c in causes]
+        if shown != self._causes_painted:
+            self._causes_painted = shown
+            self._causes_shown = causes
+            table = self.query_one("#export-causes", DataTable)
             table.clear()
-            for segment_id, _ in rows:
-                table.add_row(Text(segment_id), Text(""), Text(""), Text(""), key=segment_id)
-        for segment_id, counts in rows:
-            for column in ("realized", "existing", "exited"):
-                value = f"{counts.get(column, 0):,}"
-                if str(table.get_cell(segment_id, column)) != value:
-                    table.update_cell(segment_id, column, Text(value))
-
-    def _paint_diagnostics(self) -> None:
-        table = self.query_one("#export-diagnostics", DataTable)
-        new = self.view.diagnostics[self._shown_diagnostics:MAX_DIAGNOSTIC_ROWS]
-        for offset, diagnostic in enumerate(new, start=self._shown_diagnostics):
-            table.add_row(Text(str(diagnostic.prospect_id)), Text(str(diagnostic.status or "local")),
-                          Text(diagnostic.field or ""), Text(diagnostic.detail), Text(diagnostic.hint),
-                          key=str(offset))
-        self._shown_diagnostics += len(new)
-
-    @on(DataTable.RowSelected, "#export-diagnostics")
-    def _open_diagnostic(self, event: DataTable.RowSelected) -> None:
-        from outreach_tui.tui.screens.modals import DiagnosticModal
-
-        index = int(str(event.row_key.value))
-        self.app.push_screen(DiagnosticModal(self.view.diagnostics[index]))
+            for index, cause in enumerate(causes):
+                examples = ", ".join(str(p) for p in cause.examples[:3]) + (" …" if cause.count > 3 else "")
+                label = Text(f"{cause.title} — e.g. {examples}", no_wrap=True, overflow="ellipsis")
+                table.add_row(Text(f"{cause.count:,}", style="bold red"), label, key=str(index))
+        title = (f"Failures: {view.failures:,} prospects, {len(view.causes)} cause(s); enter on a cause for "
+                 "its hint and prospects" if causes else "")
+        self._set("#export-causes-title", Text(title))
+        hidden = len(view.causes) - len(causes)
+        where = f" (all in the report: {self.show_path(view.report_path)})" if view.report_path else \
+            " (all in the report when the run ends)"
+        self._set("#export-causes-more", Text(f"and {hidden} more cause(s){where}" if hidden > 0 else ""))
 
 
-def _pending(view: ExportView) -> int:
-    counts = view.counts
-    if view.total is None:
-        return counts.pending
-    return max(0, view.total - counts.activated - counts.unchanged - counts.failed)
+BARS = " ▁▂▃▄▅▆▇█"
+
+
+def bars(points: list[float]) -> str:
+    """A sparkline that starts at zero (an idle second is blank), scaled to the busiest second shown."""
+    top = max(points, default=0.0)
+    if top <= 0:
+        return "▁" * len(points)
+    return "".join(BARS[max(1 if value > 0 else 0, round(value / top * (len(BARS) - 1)))] for value in points)

@@ -1,8 +1,12 @@
-"""Step 4: the XDM → Outreach mapping table (the identity row, then attribute rows)."""
+"""Step 4: the XDM → Outreach mapping table (the identity row, then attribute rows).
+
+The editor below the table edits the highlighted row as the user types; the profile model checks it and its
+problems show on the row (✗) and in full on the detail line."""
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import Any, ClassVar
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -11,10 +15,15 @@ from textual.suggester import SuggestFromList
 from textual.widgets import Button, DataTable, Input, Static
 
 from outreach_tui.outreach import catalog
-from outreach_tui.profile import IDENTITY_TARGET, Identity, MappingRow, Profile, target_problem
-from outreach_tui.tui.widgets.base import Step, field
+from outreach_tui.profile import IDENTITY_TARGET, Identity
+from outreach_tui.tui.backend import Problem
+from outreach_tui.tui.draft import display
+from outreach_tui.tui.messages import DraftChanged
+from outreach_tui.tui.widgets.base import FieldError, Step, field
 
 IDENTITY_KEY = "identity"
+COLUMNS = (("#", "index", 3), ("XDM source", "source", 27), ("Outreach target", "target", 18),
+           ("type", "kind", 11), ("", "check", 2))
 
 
 def describe_target(target: str) -> str:
@@ -25,51 +34,57 @@ def describe_target(target: str) -> str:
     return f"{attribute.kind}{max_length if not attribute.kind.endswith(')') else ''}"
 
 
-def row_problems(rows: list[MappingRow]) -> list[str | None]:
-    """Per-row check: the catalog check, then "two rows write the same target"."""
-    seen: dict[str, int] = {}
-    problems: list[str | None] = []
-    for index, row in enumerate(rows, start=1):
-        problem = target_problem(row.target, row.source)
-        if problem is None and row.target in seen:
-            problem = f"'{row.target}' is already written by row {seen[row.target]}; remove one of them"
-        seen.setdefault(row.target, index)
-        problems.append(problem)
-    return problems
+def shorten(text: str, width: int) -> Text:
+    """A table cell: cut with an ellipsis (the detail line shows the whole value)."""
+    return Text(text if len(text) <= width else text[: width - 1] + "…", no_wrap=True)
+
+
+def row_index(problem: Problem) -> int | None:
+    """0-based mapping row of ``mapping[N]...`` (N is 1-based), else None."""
+    if not problem.key.startswith("mapping["):
+        return None
+    number = problem.key[len("mapping["):].split("]", 1)[0]
+    return int(number) - 1 if number.isdigit() else None
 
 
 class MappingStep(Step):
     title = "Mapping"
+    sections = ("identity", "mapping")
+    bindings_to_draft: ClassVar[dict[str, tuple[str, str]]] = {"identity-namespace": ("identity", "namespace")}
+    DEFAULT_CSS = """
+    MappingStep #mapping-table { height: auto; max-height: 10; margin-top: 1; }
+    MappingStep .editor { height: auto; margin-top: 1; }
+    MappingStep .editor Input { width: 1fr; margin-right: 1; background: $boost; }
+    MappingStep #mapping-detail { height: auto; color: $text-muted; }
+    MappingStep #mapping-detail.-problem { color: $text-error; }
+    """
 
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.rows: list[MappingRow] = []
-        self.editing: int | None = None  # index into rows, or None for a new row
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.row_problems: dict[int, list[str]] = {}
 
     def compose(self) -> ComposeResult:
         yield field("Identity namespace (identityMap → OutreachId)",
                     Input(compact=True, id="identity-namespace", placeholder="Oid"), "identity-namespace")
         table: DataTable[Text] = DataTable(id="mapping-table", cursor_type="row", zebra_stripes=True)
         yield table
+        yield Static("", id="mapping-detail")
         with Horizontal(classes="editor"):
             yield Input(compact=True, id="mapping-source", placeholder="XDM source, e.g. person.name.firstName")
             yield Input(compact=True, id="mapping-target", placeholder="Outreach attribute",
                         suggester=SuggestFromList(catalog.writable_names(), case_sensitive=False))
-        yield Static("", id="target-kind")
-        yield Static("", classes="error-line", id="mapping-error")
         with Horizontal(classes="buttons"):
             yield Button("Add row", id="mapping-add", variant="primary", compact=True)
-            yield Button("Update row", id="mapping-update", compact=True)
             yield Button("Delete row", id="mapping-delete", variant="error", compact=True)
-            yield Button("New", id="mapping-new", compact=True)
+        yield FieldError(classes="step-problems")
 
     def on_mount(self) -> None:
         table = self.query_one("#mapping-table", DataTable)
-        table.add_column("#", key="index")
-        table.add_column("XDM source", key="source")
-        table.add_column("Outreach target", key="target")
-        table.add_column("type", key="kind")
-        table.add_column("check", key="check")
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
+
+    def default(self, table: str, key: str) -> Any:
+        return Identity().namespace
 
     def set_sources(self, paths: list[str]) -> None:
         self.query_one("#mapping-source", Input).suggester = SuggestFromList(paths, case_sensitive=False)
@@ -77,129 +92,143 @@ class MappingStep(Step):
     def set_namespaces(self, namespaces: list[str]) -> None:
         self.query_one("#identity-namespace", Input).suggester = SuggestFromList(namespaces, case_sensitive=True)
 
-    def load(self, profile: Profile) -> None:
-        self.set_value("identity-namespace", profile.identity.namespace)
-        self.rows = [row.model_copy() for row in profile.mapping]
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.draft.rows("mapping")
+
+    # ----- the table ---------------------------------------------------------------------------------------
+
+    def load(self) -> None:
+        super().load()
         self.render_table()
 
-    def render_table(self) -> None:
+    def render_table(self, cursor_row: int | None = None) -> None:
         table = self.query_one("#mapping-table", DataTable)
-        cursor = table.cursor_row
+        cursor = table.cursor_row if cursor_row is None else cursor_row
         table.clear()
-        namespace = self.value("identity-namespace") or "?"
-        table.add_row(Text("id"), Text(f"identityMap.{namespace}"), Text(IDENTITY_TARGET),
-                      Text("identity"), Text("✓ identity row", style="green"), key=IDENTITY_KEY)
-        for index, (row, problem) in enumerate(zip(self.rows, row_problems(self.rows), strict=True), start=1):
-            check = Text(f"✗ {problem}", style="bold red") if problem else Text("✓", style="green")
-            table.add_row(Text(str(index)), Text(row.source), Text(row.target), Text(describe_target(row.target)),
-                          check, key=str(index - 1))
-        if table.row_count:
-            table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
+        namespace = self.draft.text("identity", "namespace") or Identity().namespace
+        table.add_row(Text("id"), shorten(f"identityMap.{namespace}", 27), Text(IDENTITY_TARGET), Text("identity"),
+                      Text("✓", style="green"), key=IDENTITY_KEY)
+        for index in range(len(self.rows)):
+            table.add_row(*self._cells(index), key=str(index))
+        table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
+        self._show_selected()
+
+    def _cells(self, index: int) -> list[Text]:
+        row = self.rows[index]
+        source, target = display(row.get("source")), display(row.get("target"))
+        check = Text("✗", style="bold red") if self.row_problems.get(index) else Text("✓", style="green")
+        return [Text(str(index + 1)), shorten(source, 27), shorten(target, 18), shorten(describe_target(target), 11),
+                check]
+
+    def _refresh_row(self, index: int) -> None:
+        table = self.query_one("#mapping-table", DataTable)
+        for (_, column, _), cell in zip(COLUMNS, self._cells(index), strict=True):
+            table.update_cell(str(index), column, cell)
+
+    def selected(self) -> int | None:
+        """The highlighted attribute row (None: the identity row)."""
+        row = self.query_one("#mapping-table", DataTable).cursor_row - 1
+        return row if 0 <= row < len(self.rows) else None
+
+    @on(DataTable.RowHighlighted, "#mapping-table")
+    def _highlighted(self) -> None:
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        """Load the highlighted row into the editor (not an edit) and show it in full on the detail line."""
+        index = self.selected()
+        row = self.rows[index] if index is not None else {}
+        with self.prevent(Input.Changed):
+            self.query_one("#mapping-source", Input).value = display(row.get("source"))
+            self.query_one("#mapping-target", Input).value = display(row.get("target"))
+        for name in ("mapping-source", "mapping-target"):
+            self.query_one(f"#{name}", Input).disabled = index is None
+        self._paint_detail()
+
+    def _paint_detail(self) -> None:
+        index = self.selected()
+        detail = self.query_one("#mapping-detail", Static)
+        if index is None:
+            namespace = self.draft.text("identity", "namespace") or Identity().namespace
+            detail.update(Text(f"identity row: identityMap.{namespace} → {IDENTITY_TARGET} (edit the namespace "
+                               "above)"))
+            detail.remove_class("-problem")
+            return
+        row = self.rows[index]
+        source, target = display(row.get("source")), display(row.get("target"))
+        kind = describe_target(target)
+        problems = self.row_problems.get(index, [])
+        text = Text(f"row {index + 1}: {source or '?'} → {target or '?'}" + (f" ({kind})" if kind else ""))
+        for problem in problems:
+            text.append(f"\n✗ {problem}")
+        detail.update(text)
+        detail.set_class(bool(problems), "-problem")
+
+    # ----- editing ---------------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#mapping-source, #mapping-target")
+    def _edit_row(self, event: Input.Changed) -> None:
+        index = self.selected()
+        if index is None:
+            return
+        key = "source" if event.control.id == "mapping-source" else "target"
+        self.rows[index][key] = event.value
+        self.draft.changed()
+        self._refresh_row(index)
+        self._paint_detail()
+        self.post_message(DraftChanged())
 
     @on(Input.Changed, "#identity-namespace")
-    def _namespace_changed(self) -> None:
-        self.render_table()
-
-    @on(Input.Changed, "#mapping-target")
-    def _target_changed(self, event: Input.Changed) -> None:
-        target = event.value.strip()
-        kind = describe_target(target)
-        self.query_one("#target-kind", Static).update(Text(f"{target}: {kind}" if kind else ""))
+    def _namespace_changed(self, event: Input.Changed) -> None:
+        table = self.query_one("#mapping-table", DataTable)
+        namespace = event.value.strip() or Identity().namespace
+        table.update_cell(IDENTITY_KEY, "source", shorten(f"identityMap.{namespace}", 27))
+        self._paint_detail()
 
     @on(DataTable.RowSelected, "#mapping-table")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value
-        if key is None or key == IDENTITY_KEY:
-            self.query_one("#identity-namespace", Input).focus()
-            return
-        self.editing = int(key)
-        row = self.rows[self.editing]
-        self.set_value("mapping-source", row.source)
-        self.set_value("mapping-target", row.target)
-        self.query_one("#mapping-source", Input).focus()
-
-    def _editor_row(self) -> MappingRow | None:
-        try:
-            row = MappingRow(source=self.value("mapping-source"), target=self.value("mapping-target"))
-        except ValidationError as error:
-            first = error.errors()[0]
-            name = "source" if first["loc"] and first["loc"][-1] == "source" else "target"
-            message = str(first["msg"]).removeprefix("Value error, ")
-            if first["type"] == "string_too_short":
-                message = "required"
-            self._editor_error(f"{name}: {message}")
-            return None
-        self._editor_error(None)
-        return row
-
-    def _editor_error(self, message: str | None) -> None:
-        widget = self.query_one("#mapping-error", Static)
-        widget.update(Text(message or "", style="bold red"))
+    def _row_selected(self) -> None:
+        name = "identity-namespace" if self.selected() is None else "mapping-source"
+        self.query_one(f"#{name}", Input).focus()
 
     @on(Button.Pressed, "#mapping-add")
     def add_row(self) -> None:
-        row = self._editor_row()
-        if row is None:
-            return
-        self.rows.append(row)
-        self.editing = None
-        self._after_edit(len(self.rows) - 1)
-
-    @on(Button.Pressed, "#mapping-update")
-    def update_row(self) -> None:
-        if self.editing is None:
-            self._editor_error("select a row to update (enter on a row), or use Add row")
-            return
-        row = self._editor_row()
-        if row is None:
-            return
-        self.rows[self.editing] = row
-        self._after_edit(self.editing)
+        self.rows.append({"source": "", "target": ""})
+        self.draft.changed()
+        self.render_table(cursor_row=len(self.rows))
+        self.query_one("#mapping-source", Input).focus()
+        self.post_message(DraftChanged())
 
     @on(Button.Pressed, "#mapping-delete")
     def delete_row(self) -> None:
-        table = self.query_one("#mapping-table", DataTable)
-        index = self.editing if self.editing is not None else table.cursor_row - 1
-        if not 0 <= index < len(self.rows):
-            self._editor_error("select an attribute row to delete (the identity row stays)")
+        index = self.selected()
+        if index is None:
+            self.notify("Highlight an attribute row to delete (the identity row stays).", markup=False)
             return
         del self.rows[index]
-        self.editing = None
-        self._after_edit(None)
+        self.row_problems = {}  # their indices moved: the screen sends the new ones
+        self.draft.changed()
+        self.render_table(cursor_row=index)
+        self.post_message(DraftChanged())
 
-    @on(Button.Pressed, "#mapping-new")
-    def new_row(self) -> None:
-        self.editing = None
-        self.set_value("mapping-source", "")
-        self.set_value("mapping-target", "")
-        self._editor_error(None)
-        self.query_one("#mapping-source", Input).focus()
+    # ----- problems ----------------------------------------------------------------------------------------
 
-    def _after_edit(self, index: int | None) -> None:
-        self.render_table()
-        problems = row_problems(self.rows)
-        if index is not None and problems[index]:
-            self._editor_error(f"row {index + 1}: {problems[index]}")
-        else:
-            self.set_value("mapping-source", "")
-            self.set_value("mapping-target", "")
-            self.editing = None
-        if index is not None:
-            self.query_one("#mapping-table", DataTable).move_cursor(row=index + 1)
-        self.wizard.changed()
-
-    def apply(self, profile: Profile) -> list[str]:
-        self.clear_errors()
-        problems: list[str] = []
-        try:
-            profile.identity = Identity(namespace=self.value("identity-namespace"))
-        except ValidationError as error:
-            problems += self.show_validation(error, {"namespace": "identity-namespace"})
-        row_issues = [f"row {index}: {problem}" for index, problem in enumerate(row_problems(self.rows), start=1)
-                      if problem]
-        if row_issues:
-            self._editor_error(f"{len(row_issues)} row(s) need fixing: " + "; ".join(row_issues))
-            problems += row_issues
-        if not problems:
-            profile.mapping = [row.model_copy() for row in self.rows]
-        return problems
+    def show_problems(self, problems: list[Problem]) -> None:
+        by_row: dict[int, list[str]] = {}
+        others: list[Problem] = []
+        for problem in problems:
+            index = row_index(problem)
+            if index is not None and 0 <= index < len(self.rows):
+                by_row.setdefault(index, []).append(problem.key.split("]", 1)[1].lstrip(".") + ": " + problem.message
+                                                    if "]." in problem.key else problem.message)
+            elif self.owns(problem) and problem.key != "identity.namespace":
+                others.append(problem)
+        changed = set(by_row) ^ set(self.row_problems)
+        self.row_problems = by_row
+        for index in changed:
+            if index < len(self.rows):
+                self._refresh_row(index)
+        self._paint_detail()
+        self.query_one("#identity-namespace-error", FieldError).show(
+            [p.message for p in problems if p.key == "identity.namespace"])
+        self.show_other_problems(others)

@@ -1,21 +1,38 @@
-"""Step 6: the TOML the wizard built, save / save as, and a dry-run preview of a few payloads."""
+"""Step 6: every problem left, the TOML the wizard built (highlighted), save / save as, and the dry-run
+payloads on demand. One scroll area: the step itself scrolls; nothing inside it does."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from rich.syntax import Syntax
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Button, Static, TextArea
+from textual.widgets import Button, Static
 
-from outreach_tui.profile import Profile
-from outreach_tui.tui.widgets.base import Step
+from outreach_tui.tui.backend import Problem
+from outreach_tui.tui.draft import Draft
+from outreach_tui.tui.messages import PreviewRequested, SaveRequested
+from outreach_tui.tui.widgets.base import Step, section_of
+
+# Which step fixes a problem in a table (the rest are fixed by editing the TOML by hand).
+STEP_OF_SECTION = {"outreach": "Connect", "destination": "Destination", "alerts": "Destination",
+                   "source": "Source", "identity": "Mapping", "mapping": "Mapping", "segments": "Segments"}
+PAYLOADS_SHOWN = 10
+THEME = "ansi_dark"  # the terminal's own colours: readable on any theme
 
 
 class ReviewStep(Step):
     title = "Review"
+    DEFAULT_CSS = """
+    ReviewStep #review-problems { height: auto; }
+    ReviewStep #review-toml { height: auto; margin-top: 1; }
+    ReviewStep #preview-summary { height: auto; margin-top: 1; }
+    ReviewStep #preview-payloads { height: auto; }
+    """
 
     def compose(self) -> ComposeResult:
         yield Static("", id="review-problems")
@@ -24,29 +41,55 @@ class ReviewStep(Step):
             yield Button("Save", id="save", variant="primary", compact=True)
             yield Button("Save as…", id="save-as", compact=True)
             yield Button("Dry-run preview", id="preview", compact=True)
-        yield TextArea("", id="review-toml", read_only=True, show_line_numbers=False)
+        yield Static("", id="review-toml")
         yield Static("", id="preview-summary")
-        yield TextArea("", id="preview-payloads", read_only=True, show_line_numbers=False)
+        yield Static("", id="preview-payloads")
 
-    def load(self, profile: Profile) -> None:
-        self.show_profile(profile, None)
+    def owns(self, problem: Problem) -> bool:
+        return section_of(problem.key) not in STEP_OF_SECTION
 
-    def show_profile(self, profile: Profile, shown_path: str | None) -> None:
-        self.query_one("#review-toml", TextArea).load_text(profile.to_toml())
-        problems = profile.problems()
-        text = (Text("\n".join(f"✗ {p}" for p in problems), style="bold red") if problems
-                else Text("✓ The profile is valid.", style="green"))
+    def show_problems(self, problems: list[Problem]) -> None:
+        if not problems:
+            text = Text("✓ The profile is valid.", style="green")
+        else:
+            text = Text(f"✗ {len(problems)} problem(s) to fix before saving or exporting:", style="bold red")
+            for problem in problems:
+                step = STEP_OF_SECTION.get(section_of(problem.key), "the TOML file")
+                text.append(f"\n  {problem}", style="red")
+                text.append(f"  ({step})", style="dim")
         self.query_one("#review-problems", Static).update(text)
-        self.query_one("#review-path", Static).update(Text(f"File: {shown_path}" if shown_path
-                                                           else "File: not saved yet (Save as… to choose)"))
+
+    def show_profile(self, draft: Draft, shown_path: str | None) -> None:
+        self.query_one("#review-toml", Static).update(
+            Syntax(draft.to_toml(), "toml", theme=THEME, word_wrap=True, background_color="default"))
+        self.query_one("#review-path", Static).update(Text(
+            f"File: {shown_path}" if shown_path else "File: not saved yet (Save as… to choose)"))
+
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        self.post_message(SaveRequested(choose_file=False))
+
+    @on(Button.Pressed, "#save-as")
+    def _save_as(self) -> None:
+        self.post_message(SaveRequested(choose_file=True))
+
+    @on(Button.Pressed, "#preview")
+    def _preview(self) -> None:
+        self.query_one("#preview-summary", Static).update(Text("Planning the dry run…"))
+        self.post_message(PreviewRequested())
 
     def show_preview(self, report: dict[str, Any]) -> None:
         records = report.get("records", {})
         prospects = report.get("prospects", {})
         updates = report.get("planned_updates") or []
-        self.query_one("#preview-summary", Static).update(Text(
-            f"Dry run: {records.get('read', 0):,} records read, {records.get('excluded', 0):,} excluded, "
-            f"{records.get('malformed', 0):,} malformed; {prospects.get('targeted', 0):,} prospects targeted. "
-            f"First {len(updates)} payloads:"))
-        self.query_one("#preview-payloads", TextArea).load_text(
-            "\n".join(json.dumps(update, ensure_ascii=False, indent=1) for update in updates[:10]))
+        shown = updates[:PAYLOADS_SHOWN]
+        summary = Text(f"Dry run: {records.get('read', 0):,} records read, {records.get('excluded', 0):,} "
+                       f"excluded, {records.get('malformed', 0):,} malformed; {prospects.get('targeted', 0):,} "
+                       f"prospects targeted. The first {len(shown)} payloads")
+        more = prospects.get("targeted", 0) - len(shown)
+        summary.append(f" (and {more:,} more, not shown):" if more > 0 else ":")
+        self.query_one("#preview-summary", Static).update(summary)
+        payloads = "\n".join(json.dumps(update, ensure_ascii=False, indent=1) for update in shown)
+        self.query_one("#preview-payloads", Static).update(
+            Syntax(payloads, "json", theme=THEME, word_wrap=True, background_color="default"))
+        self.scroll_to_widget(self.query_one("#preview-summary"), top=True)

@@ -1,4 +1,8 @@
-"""Step 5: segments, their mapping IDs (→ customN) and the check against Outreach's /types."""
+"""Step 5: segments, their mapping IDs (→ customN) and the check against Outreach's /types.
+
+Segments come from the profile and from discovery. "Export" adds the highlighted segment to the profile with
+a free mapping ID; its name and ID are then edited in place, checked by the profile model as the user types.
+"""
 
 from __future__ import annotations
 
@@ -8,57 +12,80 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.validation import Number
 from textual.widgets import Button, DataTable, Input, Static
 
 from outreach_tui.outreach import catalog
-from outreach_tui.profile import Profile, Segment
-from outreach_tui.tui.widgets.base import Step, field
+from outreach_tui.tui.backend import Problem
+from outreach_tui.tui.draft import display
+from outreach_tui.tui.messages import CheckTypesRequested, DraftChanged
+from outreach_tui.tui.widgets.base import FieldError, Step, field
+from outreach_tui.tui.widgets.mapping import shorten
+
+COLUMNS = (("segment", "id", 16), ("records R/E/X", "counts", 15), ("name", "name", 16), ("ID", "mapping_id", 3),
+           ("Outreach", "types", 12))
 
 
-def types_label(mapping_id: int, configured: dict[int, str | None] | None) -> Text:
-    if configured is None:
-        return Text("not checked", style="dim")
+def types_label(mapping_id: object, configured: dict[int, str | None] | None) -> tuple[Text, str]:
+    """The short cell and the full sentence (for the detail line)."""
+    if configured is None or not isinstance(mapping_id, int):
+        return Text("not checked", style="dim"), "not checked in Outreach yet (Check in Outreach)"
     if mapping_id in configured:
         label = configured[mapping_id]
-        return Text(f"custom{mapping_id}: configured" + (f", label '{label}'" if label else ""), style="green")
-    return Text(f"custom{mapping_id}: not configured in Outreach", style="bold yellow")
+        return (Text("✓ configured", style="green"),
+                f"custom{mapping_id} is configured in Outreach" + (f", label '{label}'" if label else ""))
+    return (Text("✗ missing", style="bold yellow"),
+            f"custom{mapping_id} is not configured in Outreach: ask an admin to add it")
+
+
+def segment_index(problem: Problem) -> int | None:
+    if not problem.key.startswith("segments["):
+        return None
+    number = problem.key[len("segments["):].split("]", 1)[0]
+    return int(number) - 1 if number.isdigit() else None
 
 
 class SegmentsStep(Step):
     title = "Segments"
+    sections = ("segments",)
+    DEFAULT_CSS = """
+    SegmentsStep #segments-table { height: auto; max-height: 8; margin-top: 1; }
+    SegmentsStep #segment-detail { height: auto; color: $text-muted; }
+    SegmentsStep #segment-detail.-problem { color: $text-error; }
+    SegmentsStep .editor { height: auto; margin-top: 1; }
+    SegmentsStep .editor .field { width: 1fr; margin-right: 1; }
+    """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.segments: list[Segment] = []
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.discovered: dict[str, dict[str, int]] = {}
         self.configured: dict[int, str | None] | None = None
-        self.selected: str | None = None
+        self.problems_by_row: dict[int, list[str]] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static("Each mapped segment writes its status to the prospect's custom field customN.",
-                     classes="intro")
+        yield Static("Each exported segment writes its status to the prospect's custom field customN "
+                     "(N = mapping ID).", classes="intro")
         yield DataTable(id="segments-table", cursor_type="row", zebra_stripes=True)
-        yield Static("Select a segment (enter) to map it.", id="segment-selected")
+        yield Static("", id="segment-detail")
         with Horizontal(classes="editor"):
             yield field("Name (for humans)", Input(compact=True, id="segment-name"), "segment-name")
-            yield field("Mapping ID 1..150", Input(compact=True, id="segment-mapping-id", type="integer",
-                                                  validators=[Number(minimum=1, maximum=150)],
-                                                  validate_on=["blur", "submitted"]),
+            yield field("Mapping ID 1..150", Input(compact=True, id="segment-mapping-id", type="integer"),
                         "segment-mapping-id")
         with Horizontal(classes="buttons"):
-            yield Button("Map segment", id="segment-map", variant="primary", compact=True)
-            yield Button("Unmap", id="segment-unmap", compact=True)
+            yield Button("Export", id="segment-map", variant="primary", compact=True)
+            yield Button("Don't export", id="segment-unmap", compact=True)
             yield Button("Check in Outreach", id="check-types", compact=True)
+        yield FieldError(classes="step-problems")
 
     def on_mount(self) -> None:
         table = self.query_one("#segments-table", DataTable)
-        for label, key in (("segment", "id"), ("records R/E/X", "counts"), ("name", "name"), ("ID", "mapping_id"),
-                           ("Outreach", "types")):
-            table.add_column(label, key=key)
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
 
-    def load(self, profile: Profile) -> None:
-        self.segments = [segment.model_copy() for segment in profile.segments]
+    @property
+    def segments(self) -> list[dict[str, Any]]:
+        return self.draft.rows("segments")
+
+    def load(self) -> None:
         self.render_table()
 
     def set_discovered(self, segments: dict[str, dict[str, int]]) -> None:
@@ -69,109 +96,172 @@ class SegmentsStep(Step):
         self.configured = configured
         self.render_table()
 
-    def _ids(self) -> list[str]:
-        ids = [segment.id for segment in self.segments]
-        return ids + sorted(key for key in self.discovered if key not in ids)
+    # ----- rows: the profile's segments (key "m<index>"), then discovered ones not exported ("d<id>") ----
 
-    def _mapped(self, segment_id: str) -> Segment | None:
-        return next((segment for segment in self.segments if segment.id == segment_id), None)
+    def _keys(self) -> list[str]:
+        exported = {display(segment.get("id")) for segment in self.segments}
+        return [f"m{index}" for index in range(len(self.segments))] + [
+            f"d{segment_id}" for segment_id in sorted(self.discovered) if segment_id not in exported]
 
-    def render_table(self) -> None:
+    def _cells(self, key: str) -> list[Text]:
+        segment_id, segment = self._segment(key)
+        counts = self.discovered.get(segment_id)
+        count_text = (Text(" ".join(f"{letter}{counts.get(status, 0):,}" for letter, status
+                                    in (("R", "realized"), ("E", "existing"), ("X", "exited"))), no_wrap=True)
+                      if counts else Text("not in sample", style="dim"))
+        if segment is None:
+            return [shorten(segment_id, 16), count_text, Text(""), Text("—"), Text("not exported", style="dim")]
+        index = int(key[1:])
+        mapping_id = segment.get("mapping_id")
+        types = (Text("✗ fix", style="bold red") if self.problems_by_row.get(index)
+                 else types_label(mapping_id, self.configured)[0])
+        return [shorten(segment_id, 16), count_text, shorten(display(segment.get("name")), 16),
+                shorten(display(mapping_id), 3), types]
+
+    def _segment(self, key: str) -> tuple[str, dict[str, Any] | None]:
+        if key.startswith("m"):
+            segment = self.segments[int(key[1:])]
+            return display(segment.get("id")) or "?", segment
+        return key[1:], None
+
+    def render_table(self, cursor_key: str | None = None) -> None:
         table = self.query_one("#segments-table", DataTable)
-        cursor = table.cursor_row
+        keys = self._keys()
+        cursor = keys.index(cursor_key) if cursor_key in keys else table.cursor_row
         table.clear()
-        for segment_id in self._ids():
-            counts = self.discovered.get(segment_id)
-            count_text = Text(" ".join(f"{letter}{counts.get(status, 0):,}" for letter, status
-                                       in (("R", "realized"), ("E", "existing"), ("X", "exited")))
-                              if counts else "not in sample", style="" if counts else "dim")
-            segment = self._mapped(segment_id)
-            if segment is None:
-                table.add_row(Text(segment_id), count_text, Text(""), Text("—"), Text("not exported", style="dim"),
-                              key=segment_id)
-            else:
-                table.add_row(Text(segment_id), count_text, Text(segment.name), Text(str(segment.mapping_id)),
-                              types_label(segment.mapping_id, self.configured), key=segment_id)
-        if table.row_count:
-            table.move_cursor(row=min(max(cursor, 0), table.row_count - 1))
+        for key in keys:
+            table.add_row(*self._cells(key), key=key)
+        if keys:
+            table.move_cursor(row=min(max(cursor, 0), len(keys) - 1))
+        self._show_selected()
+
+    def _refresh_row(self, key: str) -> None:
+        table = self.query_one("#segments-table", DataTable)
+        for (_, column, _), cell in zip(COLUMNS, self._cells(key), strict=True):
+            table.update_cell(key, column, cell)
+
+    def selected_key(self) -> str | None:
+        table = self.query_one("#segments-table", DataTable)
+        keys = self._keys()
+        return keys[table.cursor_row] if 0 <= table.cursor_row < len(keys) else None
+
+    def selected_index(self) -> int | None:
+        key = self.selected_key()
+        return int(key[1:]) if key is not None and key.startswith("m") else None
+
+    @on(DataTable.RowHighlighted, "#segments-table")
+    def _highlighted(self) -> None:
+        self._show_selected()
 
     @on(DataTable.RowSelected, "#segments-table")
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        self.select(str(event.row_key.value))
+    def _row_selected(self) -> None:
+        if self.selected_index() is None:
+            self.map_selected()
+        else:
+            self.query_one("#segment-name", Input).focus()
 
-    def select(self, segment_id: str) -> None:
-        self.selected = segment_id
-        segment = self._mapped(segment_id)
-        self.query_one("#segment-selected", Static).update(Text(f"Segment {segment_id}", style="bold"))
-        self.set_value("segment-name", segment.name if segment else "")
-        self.set_value("segment-mapping-id", str(segment.mapping_id) if segment else "")
-        self.clear_errors()
-        self.query_one("#segment-name", Input).focus()
+    def _show_selected(self) -> None:
+        index = self.selected_index()
+        segment = self.segments[index] if index is not None else {}
+        with self.prevent(Input.Changed):
+            self.query_one("#segment-name", Input).value = display(segment.get("name"))
+            self.query_one("#segment-mapping-id", Input).value = display(segment.get("mapping_id"))
+        for name in ("segment-name", "segment-mapping-id"):
+            self.query_one(f"#{name}", Input).disabled = index is None
+        self._paint_detail()
+
+    def _paint_detail(self) -> None:
+        key = self.selected_key()
+        detail = self.query_one("#segment-detail", Static)
+        errors = [self.query_one("#segment-name-error", FieldError),
+                  self.query_one("#segment-mapping-id-error", FieldError)]
+        for error in errors:
+            error.show([])
+        if key is None:
+            detail.update(Text("No segments yet: Discover the input file (Source step) to list them."))
+            detail.remove_class("-problem")
+            return
+        segment_id, segment = self._segment(key)
+        counts = self.discovered.get(segment_id)
+        sample = (", ".join(f"{status} {count:,}" for status, count in sorted(counts.items())) if counts
+                  else "not in the sample")
+        if segment is None:
+            detail.update(Text(f"{segment_id} ({sample}): not exported; Export (or enter) adds it."))
+            detail.remove_class("-problem")
+            return
+        mapping_id = segment.get("mapping_id")
+        text = Text(f"{segment_id} ({sample}) → custom{display(mapping_id)}: "
+                    f"{types_label(mapping_id, self.configured)[1]}")
+        detail.update(text)
+        detail.remove_class("-problem")
+        problems = self.problems_by_row.get(int(key[1:]), [])
+        errors[0].show([p.split(": ", 1)[1] for p in problems if p.startswith("name: ")])
+        errors[1].show([p.split(": ", 1)[-1] for p in problems if not p.startswith("name: ")])
+
+    # ----- editing ---------------------------------------------------------------------------------------
+
+    @on(Input.Changed, "#segment-name, #segment-mapping-id")
+    def _edit(self, event: Input.Changed) -> None:
+        index = self.selected_index()
+        if index is None:
+            return
+        if event.control.id == "segment-name":
+            self.segments[index]["name"] = event.value
+        else:
+            text = event.value.strip()
+            self.segments[index]["mapping_id"] = int(text) if text.lstrip("+-").isdigit() else text
+        self.draft.changed()
+        self._refresh_row(f"m{index}")
+        self.post_message(DraftChanged())
 
     @on(Button.Pressed, "#segment-map")
     def map_selected(self) -> None:
-        self.clear_errors()
-        if self.selected is None:
-            self.show_error("segment-mapping-id", "select a segment in the table first (enter on a row)")
+        key = self.selected_key()
+        if key is None or key.startswith("m"):
+            self.notify("Highlight a segment that is not exported yet.", markup=False)
             return
-        mapping_input = self.query_one("#segment-mapping-id", Input)
-        result = mapping_input.validate(mapping_input.value)
-        text = mapping_input.value.strip()
-        if not text:
-            self.show_error("segment-mapping-id", "required: a whole number 1..150 (custom1 … custom150)")
-            return
-        if result is not None and not result.is_valid:
-            self.show_error("segment-mapping-id", "must be a whole number 1..150 (custom1 … custom150)")
-            return
-        mapping_id = int(text)
-        problem = self.collision(self.selected, mapping_id)
-        if problem:
-            self.show_error("segment-mapping-id", problem)
-            return
-        segment = Segment(id=self.selected, name=self.value("segment-name"), mapping_id=mapping_id)
-        existing = self._mapped(self.selected)
-        if existing is None:
-            self.segments.append(segment)
-        else:
-            self.segments[self.segments.index(existing)] = segment
-        self.render_table()
-        self.wizard.changed()
-
-    def collision(self, segment_id: str, mapping_id: int) -> str | None:
-        for other in self.segments:
-            if other.id != segment_id and other.mapping_id == mapping_id:
-                return f"mapping ID {mapping_id} is already used by {other.label}; pick a free one"
-        target = f"custom{mapping_id}"
-        for index, row in enumerate(self.wizard.mapping_rows(), start=1):
-            if row.target == target:
-                return (f"mapping ID {mapping_id} collides with mapping row {index} ({row.source} → {target}); "
-                        "pick a free one")
-        return None
+        used = {segment.get("mapping_id") for segment in self.segments}
+        used.update(catalog.custom_number(display(row.get("target"))) for row in self.draft.rows("mapping"))
+        free = next((n for n in range(1, 151) if n not in used), 1)
+        self.segments.append({"id": key[1:], "name": "", "mapping_id": free})
+        self.draft.changed()
+        self.render_table(cursor_key=f"m{len(self.segments) - 1}")
+        self.query_one("#segment-name", Input).focus()
+        self.post_message(DraftChanged())
 
     @on(Button.Pressed, "#segment-unmap")
     def unmap_selected(self) -> None:
-        existing = self._mapped(self.selected or "")
-        if existing is not None:
-            self.segments.remove(existing)
-            self.set_value("segment-mapping-id", "")
-            self.render_table()
-            self.wizard.changed()
+        index = self.selected_index()
+        if index is None:
+            return
+        segment_id = display(self.segments[index].get("id"))
+        del self.segments[index]
+        self.problems_by_row = {}  # their indices moved: the screen sends the new ones
+        self.draft.changed()
+        self.render_table(cursor_key=f"d{segment_id}")
+        self.post_message(DraftChanged())
 
-    def apply(self, profile: Profile) -> list[str]:
-        self.clear_errors()
-        problems = []
-        for segment in self.segments:
-            problem = self.collision(segment.id, segment.mapping_id)
-            if problem:
-                problems.append(f"{segment.id}: {problem}")
-        if problems:
-            self.show_error("segment-mapping-id", "; ".join(problems))
-            return problems
-        profile.segments = [segment.model_copy() for segment in self.segments]
-        return []
+    @on(Button.Pressed, "#check-types")
+    def _check_types(self) -> None:
+        self.post_message(CheckTypesRequested())
 
+    # ----- problems ----------------------------------------------------------------------------------------
 
-def custom_fields_in_use(profile: Profile) -> set[int]:
-    numbers = {segment.mapping_id for segment in profile.segments}
-    numbers.update(n for row in profile.mapping if (n := catalog.custom_number(row.target)) is not None)
-    return numbers
+    def show_problems(self, problems: list[Problem]) -> None:
+        by_row: dict[int, list[str]] = {}
+        others: list[Problem] = []
+        for problem in problems:
+            index = segment_index(problem)
+            if index is not None and 0 <= index < len(self.segments):
+                field_name = problem.key.split("]", 1)[1].lstrip(".")
+                by_row.setdefault(index, []).append(f"{field_name}: {problem.message}" if field_name
+                                                    else problem.message)
+            elif self.owns(problem):
+                others.append(problem)
+        changed = set(by_row) ^ set(self.problems_by_row) | set(by_row)
+        self.problems_by_row = by_row
+        for index in changed:
+            if index < len(self.segments):
+                self._refresh_row(f"m{index}")
+        self._paint_detail()
+        self.show_other_problems(others)

@@ -2,60 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import ValidationError
 from rich.table import Table
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Select, Static
 
-from outreach_tui.profile import Profile, Source
-from outreach_tui.tui.widgets.base import Step, field
+from outreach_tui.tui.messages import DiscoverRequested
+from outreach_tui.tui.widgets.base import FieldError, Step, field
+from outreach_tui.xdm.discover import Discovery
 
 FORMATS: list[tuple[str, str]] = [("detect from the file", "auto"), ("JSON Lines", "jsonl"),
                                   ("JSON array", "json"), ("CSV", "csv"), ("Parquet", "parquet")]
+MAX_FIELDS_LISTED = 12
 
 
 class SourceStep(Step):
     title = "Source"
+    sections = ("source",)
+    bindings_to_draft: ClassVar[dict[str, tuple[str, str]]] = {
+        "source-path": ("source", "path"), "source-format": ("source", "format")}
+    DEFAULT_CSS = """
+    SourceStep .buttons Select { width: 26; margin-right: 2; }
+    SourceStep #discovery-summary { margin-top: 1; height: auto; }
+    """
 
     def compose(self) -> ComposeResult:
         yield field("Input file (XDM profiles; relative to the profile file)",
                     Input(compact=True, id="source-path", placeholder="profiles.jsonl"), "source-path")
         with Horizontal(classes="buttons"):
-            yield Select(FORMATS, value="auto", allow_blank=False, id="source-format", compact=True)
+            # The draft's value from the start: a Select reports its first value late, after load().
+            fmt = self.draft.text("source", "format")
+            yield Select(FORMATS, value=fmt if fmt in dict(FORMATS).values() else "auto", allow_blank=False,
+                         id="source-format", compact=True)
             yield Button("Discover", id="discover", variant="primary", compact=True)
+        yield FieldError(id="source-format-error")
+        yield FieldError(classes="step-problems")
         yield Static("Press Discover to sample the file.", id="discovery-summary")
 
-    def load(self, profile: Profile) -> None:
-        self.set_value("source-path", profile.source.path)
-        self.query_one("#source-format", Select).value = profile.source.format or "auto"
+    def default(self, table: str, key: str) -> Any:
+        return "auto" if key == "format" else ""
 
-    def source_model(self) -> Source:
-        fmt = self.query_one("#source-format", Select).value
-        return Source(path=self.value("source-path"), format=None if fmt == "auto" else fmt)  # type: ignore[arg-type]
+    def value_for_draft(self, widget_id: str, value: Any) -> Any:
+        return None if widget_id == "source-format" and value == "auto" else value
 
-    def apply(self, profile: Profile) -> list[str]:
-        self.clear_errors()
-        try:
-            profile.source = self.source_model()
-        except ValidationError as error:
-            return self.show_validation(error, {"path": "source-path"})
-        if not profile.source_path().is_file():
-            message = f"file not found: {profile.source_path()}"
-            self.show_error("source-path", message)
-            return [message]
-        return []
+    @on(Button.Pressed, "#discover")
+    def _discover(self) -> None:
+        self.query_one("#discovery-summary", Static).update("Sampling the file…")
+        self.post_message(DiscoverRequested())
 
-    def show_discovery(self, discovery: Any) -> None:
+    def show_discovery(self, discovery: Discovery) -> None:
         self.query_one("#discovery-summary", Static).update(summary(discovery))
 
 
-def summary(discovery: Any) -> Table:
+def summary(discovery: Discovery) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold")
+    table.add_column(style="bold", no_wrap=True)
     table.add_column()
     table.add_row("Format", Text(str(discovery.format)))
     table.add_row("Records sampled", f"{discovery.records_sampled:,} ({discovery.malformed:,} malformed)")
@@ -66,7 +71,9 @@ def summary(discovery: Any) -> Table:
         table.add_row("Segment", Text(f"{segment_id}: {counts}"))
     if not discovery.segments:
         table.add_row("Segments", "none found")
-    fields = [path for path in discovery.paths if not path.startswith(("identityMap", "segmentMembership"))]
-    table.add_row("Fields", Text(f"{len(fields)}: " + ", ".join(sorted(fields)[:12])
-                                 + (" …" if len(fields) > 12 else "")))
+    fields = sorted(path for path in discovery.paths if not path.startswith(("identityMap", "segmentMembership")))
+    more = len(fields) - MAX_FIELDS_LISTED
+    listed = ", ".join(fields[:MAX_FIELDS_LISTED]) + (f" and {more} more (all in the Mapping step's "
+                                                      "suggestions)" if more > 0 else "")
+    table.add_row("Fields", Text(f"{len(fields)}: {listed}"))
     return table

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.tui.export_view import Cause
 
 
 class Dialog(ModalScreen[bool]):
@@ -25,7 +25,7 @@ class Dialog(ModalScreen[bool]):
     Dialog .dialog-title { text-style: bold; margin-bottom: 1; }
     Dialog .buttons { height: auto; margin-top: 1; }
     Dialog .buttons Button { margin-right: 2; }
-    Dialog VerticalScroll { height: auto; max-height: 16; }
+    Dialog VerticalScroll { height: auto; max-height: 14; }
     """
 
     def action_dismiss_false(self) -> None:
@@ -47,6 +47,9 @@ class ErrorModal(Dialog):
                 yield Static(Text(self.message), id="error-message")
             with Horizontal(classes="buttons"):
                 yield Button("OK", id="ok", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#ok", Button).focus()  # enter closes it, as a user expects
 
     @on(Button.Pressed, "#ok")
     def _ok(self) -> None:
@@ -73,22 +76,28 @@ class ConfirmModal(Dialog):
         self.dismiss(event.button.id == "yes")
 
 
-class DiagnosticModal(Dialog):
-    def __init__(self, diagnostic: Diagnostic) -> None:
+class CauseModal(Dialog):
+    """One cause of failures: the first failure in full, its hint, and the first prospects it hit."""
+
+    def __init__(self, cause: Cause, report: str) -> None:
         super().__init__()
-        self.diagnostic = diagnostic
+        self.cause = cause
+        self.report = report
 
     def compose(self) -> ComposeResult:
-        d = self.diagnostic
+        d, cause = self.cause.first, self.cause
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold")
+        table.add_column(style="bold", no_wrap=True)
         table.add_column()
-        for label, value in (("Prospect", str(d.prospect_id)), ("HTTP status", str(d.status or "not sent")),
-                             ("Error", d.error_id), ("Field", d.field or "—"), ("From", d.origin or "—"),
-                             ("Detail", d.detail), ("Hint", d.hint or "—")):
+        more = cause.count - len(cause.examples)
+        prospects = ", ".join(str(p) for p in cause.examples) + (f" and {more:,} more" if more > 0 else "")
+        for label, value in (("Prospects", f"{cause.count:,}: {prospects}"),
+                             ("HTTP status", str(d.status or "not sent")), ("Error", d.error_id),
+                             ("Field", d.field or "—"), ("From", d.origin or "—"), ("Detail", d.detail),
+                             ("Hint", d.hint or "—"), ("Full list", self.report or "in the report when the run ends")):
             table.add_row(label, Text(value))
         with Vertical(id="diagnostic-dialog"):
-            yield Label(f"Prospect {d.prospect_id} failed", classes="dialog-title")
+            yield Label(f"{cause.count:,} prospect(s) failed for one cause", classes="dialog-title")
             with VerticalScroll():
                 yield Static(table)
             with Horizontal(classes="buttons"):
@@ -133,23 +142,27 @@ class SaveAsModal(ModalScreen[str | None]):
 
 HELP = """\
 outreach-tui builds a TOML profile step by step, then exports it.
+Problems show next to their fields as you type; Next stays until the step has none.
 
 Keys
-  F2 / F3         previous / next step (Next checks the step first)
+  F2 / F3         previous / next step
+  F5 / F6         start the export / pause or resume it
   ctrl+s          save the profile (Save as… on the Review step)
-  ctrl+p          command palette: jump to a step, save, export, pause, ...
+  ctrl+p          command palette (steps, save, export, pause, …)
   tab / shift+tab move between fields; enter on a table row edits it
+  o / c           open / copy the sign-in URL (while a sign-in waits)
   ctrl+q          quit (asks first when there are unsaved changes)
   F1              this help
 
 Steps
   Connect       sign in with Outreach, or start the built-in sandbox
-  Destination   name, description and alerts
+  Destination   name, description, alerts and a test alert
   Source        the XDM profile file; Discover samples it
-  Mapping       identity namespace, then XDM path → Outreach attribute rows
-  Segments      give each exported segment a mapping ID N (status → customN)
-  Review        the TOML; save; dry-run preview of the payloads
-  Export        the live panel: progress, budget, throttling, diagnostics
+  Mapping       identity namespace; Add row, then type the XDM path and the
+                Outreach attribute (the highlighted row is edited)
+  Segments      Export a segment, give it a mapping ID N (status → customN)
+  Review        every problem left, the TOML; save; dry-run payloads
+  Export        progress, throughput, budget, throttling, failures by cause
 
 Headless: outreach-tui --run PROFILE.toml runs the same export without a screen."""
 
