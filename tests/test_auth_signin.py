@@ -262,6 +262,9 @@ def test_non_loopback_redirect_uri_is_refused(tmp_path: Path, auth_sandbox: Sand
     profile = make_profile(tmp_path, auth_sandbox, redirect_uri="http://0.0.0.0:8400/callback")
     with pytest.raises(SignInError, match="loopback"):
         auth.begin_paste_sign_in(profile.outreach)
+    portless = make_profile(tmp_path, auth_sandbox, redirect_uri="http://127.0.0.1/callback")
+    with pytest.raises(SignInError, match="must name its port"):  # not silently a random port
+        auth.begin_paste_sign_in(portless.outreach)
 
 
 async def test_no_token_in_logs_or_messages_over_a_whole_session(
