@@ -86,3 +86,19 @@ async def test_not_signed_in_is_auth_required_naming_the_profile(tmp_path: Path,
     profile = make_profile(tmp_path, auth_sandbox)
     with pytest.raises(AuthRequired, match=f"outreach-tui login {tmp_path / 'profile.toml'}"):
         await missing_run_scope(source_for(profile), profile.required_scopes(), profile.token_place().login_hint)
+
+
+async def test_an_env_access_and_refresh_token_pair_is_not_checked_until_a_refresh_names_its_scopes(
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    profile = make_profile(tmp_path, auth_sandbox)
+    body = auth_sandbox.issue_token(scopes=("prospects.read",))
+    monkeypatch.setenv("OUTREACH_ACCESS_TOKEN", body["access_token"])
+    monkeypatch.setenv("OUTREACH_REFRESH_TOKEN", body["refresh_token"])
+    hint = profile.token_place().login_hint
+    assert await missing_run_scope(source_for(profile), profile.required_scopes(), hint) is None  # unknown yet
+    assert await auth.whoami(*settings_and_place(profile)) == {"user": None, "scopes": None, "expires_at": None}
+
+    source = source_for(profile, mint_interval=0)
+    await source.refresh_after_401(body["access_token"])  # the token answer names the scopes from now on
+    problem = await missing_run_scope(source, profile.required_scopes(), hint)
+    assert problem is not None and problem.scope == "prospects.write"

@@ -66,8 +66,10 @@ class OAuthTokenSource:
 
     @property
     def expires_at(self) -> float | None:
-        """When the token in hand expires (epoch seconds; None before the first ``access_token()``)."""
-        return self._record.expires_at if self._record is not None and self._record.expires_at else None
+        """When the token in hand expires (epoch seconds); None before the first ``access_token()`` and for an
+        ``OUTREACH_ACCESS_TOKEN`` seed, whose expiry is a guess (it was not minted here)."""
+        record = self._record
+        return record.expires_at if record is not None and record.minted_at and record.expires_at else None
 
     def _load(self) -> TokenRecord | None:
         record = self.store.load(self.key, self._account)
