@@ -73,10 +73,10 @@ def _redirect_port(settings: OutreachSettings) -> int:
     return port
 
 
-def redirect_uri_advice(settings: OutreachSettings, client_id: str | None = None) -> str:
+def redirect_uri_advice(settings: OutreachSettings) -> str:
     """What to register on the Outreach app, for ``login`` and the wizard to show before the sign-in."""
-    app = f"the Outreach app (client id '{client_id or settings.client_id}')"
-    if urlsplit(settings.redirect_uri).port == 0:
+    app = f"the Outreach app (client id '{settings.client_id}')"
+    if _redirect_port(settings) == 0:
         return (f"outreach.redirect_uri ({settings.redirect_uri}) asks for a random port: Outreach accepts only "
                 f"redirect URIs registered on {app}, matched exactly, and a random port cannot be registered "
                 f"in advance. Set outreach.redirect_uri to a fixed one, e.g. {DEFAULT_REDIRECT_URI}, and "
