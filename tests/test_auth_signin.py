@@ -7,7 +7,9 @@ import asyncio
 import logging
 import socket
 import stat
+import tomllib
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 
 import httpx
@@ -15,6 +17,7 @@ import pytest
 from test_auth_support import (
     make_profile,
     redirect_after_login,
+    registered_redirect_uri,
     settings_and_place,
     sign_in_over_http,
     source_for,
@@ -25,10 +28,12 @@ from outreach_tui.outreach import auth
 from outreach_tui.outreach.auth import CallbackServer, SignInError, SignInTimeout
 from outreach_tui.outreach.credentials import AuthRequired
 from outreach_tui.outreach.scopes import missing_scopes
+from outreach_tui.outreach.settings import DEFAULT_REDIRECT_URI, OutreachSettings
 from outreach_tui.outreach.token_endpoint import oauth_client
 from outreach_tui.outreach.tokens import default_store
 from outreach_tui.profile import Profile
 from outreach_tui.sandbox import Sandbox
+from outreach_tui.sandbox.config import DEFAULT_REDIRECT_URI as SANDBOX_REGISTERED_URI
 
 Bound = list[tuple[str, int, int]]  # (host, port, address family) of each listening socket
 
@@ -56,8 +61,9 @@ async def test_sign_in_stores_token_in_a_0600_file_and_token_source_returns_it(
     profile = make_profile(tmp_path, auth_sandbox)
     result = await _signed_in(profile)
 
-    assert result.user == "demo@example.com"
+    assert result.user is None  # Outreach's token answer does not say whose it is: nothing is invented
     assert set(result.scopes) == {"prospects.read", "prospects.write", "users.read"}
+    assert result.redirect_uri == profile.outreach.redirect_uri
     assert result.missing_scopes == []
     assert result.store_location.startswith("file ") and result.store_location.endswith("(0600)")
     assert result.notice and "0600" in result.notice
@@ -68,10 +74,13 @@ async def test_sign_in_stores_token_in_a_0600_file_and_token_source_returns_it(
     token = await source_for(profile).access_token()
     assert token and token in path.read_text()
     async with httpx.AsyncClient() as client:
-        answer = await client.get(auth_sandbox.api_base, headers={"Authorization": f"Bearer {token}"})
+        answer = await client.get(f"{auth_sandbox.api_base}/prospects/1", headers={"Authorization": f"Bearer {token}"})
     assert answer.status_code == 200
-    assert await auth.whoami(*settings_and_place(profile)) == {"user": "demo@example.com",
-                                          "scopes": ["prospects.read", "prospects.write", "users.read"]}
+    auth_sandbox.reset_stats()
+    assert await auth.whoami(*settings_and_place(profile)) == {
+        "user": None, "scopes": ["prospects.read", "prospects.write", "users.read"], "expires_at": result.expires_at}
+    # who is signed in comes from the token answer; the API root (undocumented body) is never asked
+    assert auth_sandbox.stats.count(route="/api/v2") == 0 and auth_sandbox.stats.count("GET", "/api/v2/prospects") == 1
     assert auth.logout(profile.token_place()) is True
     assert not path.exists() and auth.logout(profile.token_place()) is False
     with pytest.raises(AuthRequired, match="outreach-tui login"):
@@ -121,7 +130,7 @@ async def test_state_mismatch_is_rejected_and_the_real_callback_still_works(
         assert rejected.status_code == 400 and "state mismatch" in rejected.text
         assert not task.done()
         assert (await client.get(location)).status_code == 200
-    assert (await asyncio.wait_for(task, 10)).user == "demo@example.com"
+    assert (await asyncio.wait_for(task, 10)).scopes == ["prospects.read", "prospects.write", "users.read"]
 
 
 async def test_pasted_redirect_with_wrong_state_is_rejected(tmp_path: Path, auth_sandbox: Sandbox,
@@ -134,7 +143,7 @@ async def test_pasted_redirect_with_wrong_state_is_rejected(tmp_path: Path, auth
         await auth.complete_sign_in_from_redirect(*settings_and_place(profile), forged, pending)
     assert not (signin_env / "tokens").exists() or not list((signin_env / "tokens").glob("*.json"))
     result = await auth.complete_sign_in_from_redirect(*settings_and_place(profile), location, pending)
-    assert result.user == "demo@example.com"
+    assert result.missing_scopes == [] and default_store().load(profile.token_place().key) is not None
 
 
 async def test_wrong_pkce_verifier_is_rejected_by_the_sandbox(tmp_path: Path, auth_sandbox: Sandbox,
@@ -179,14 +188,68 @@ async def test_sign_in_is_cancellable(tmp_path: Path, auth_sandbox: Sandbox, sig
 
 async def test_fixed_redirect_port_from_the_profile_is_used(tmp_path: Path, auth_sandbox: Sandbox,
                                                             signin_env: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    profile = make_profile(tmp_path, auth_sandbox, redirect_uri=f"http://127.0.0.1:{port}/oauth/done")
+    uri = registered_redirect_uri(auth_sandbox, "/oauth/done")
+    profile = make_profile(tmp_path, auth_sandbox, redirect_uri=uri)
     bound: Bound = []
     result = await _signed_in(profile, bound)
-    assert bound[0][:2] == ("127.0.0.1", port)
-    assert result.user == "demo@example.com"
+    assert bound[0][:2] == ("127.0.0.1", int(uri.split(":")[2].split("/")[0]))
+    assert result.redirect_uri == uri and result.missing_scopes == []
+
+
+def test_default_redirect_uri_is_one_fixed_loopback_uri_the_sandbox_registers() -> None:
+    assert OutreachSettings().redirect_uri == DEFAULT_REDIRECT_URI == "http://127.0.0.1:8976/callback"
+    assert DEFAULT_REDIRECT_URI == SANDBOX_REGISTERED_URI
+    demo = tomllib.loads(resources.files("outreach_tui").joinpath("demo", "demo.toml").read_text("utf-8"))
+    assert demo["outreach"]["redirect_uri"] == DEFAULT_REDIRECT_URI  # the demo signs in on the fixed URI
+    advice = auth.redirect_uri_advice(OutreachSettings(client_id="my-app"))
+    assert "client id 'my-app'" in advice and advice.endswith("exactly: http://127.0.0.1:8976/callback")
+
+
+async def test_unregistered_redirect_uri_is_refused_by_the_sandbox(tmp_path: Path, auth_sandbox: Sandbox,
+                                                                   signin_env: Path) -> None:
+    profile = make_profile(tmp_path, auth_sandbox, redirect_uri="http://127.0.0.1:8977/callback")
+    pending = auth.begin_paste_sign_in(profile.outreach)
+    async with httpx.AsyncClient() as client:
+        page = await client.get(pending.authorize_url)
+    assert page.status_code == 400 and "not registered" in page.text
+
+
+async def test_a_busy_redirect_port_is_a_clear_error_naming_the_port_and_the_fix(
+        tmp_path: Path, auth_sandbox: Sandbox, signin_env: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        uri = f"http://127.0.0.1:{port}/callback"
+        auth_sandbox.register_redirect_uri(uri)
+        profile = make_profile(tmp_path, auth_sandbox, redirect_uri=uri)
+        opened: list[str] = []
+        with pytest.raises(SignInError) as caught:
+            await auth.sign_in(*settings_and_place(profile), open_browser=opened.append, timeout=5)
+    message = str(caught.value)
+    assert f"127.0.0.1:{port}" in message and f"Free port {port}" in message
+    assert "[outreach] redirect_uri" in message and "registered" in message
+    assert opened == []  # no browser is sent to a sign-in whose redirect could not arrive
+    assert auth_sandbox.stats.count("POST", "/oauth/token") == 0
+
+
+async def test_a_random_port_only_when_asked_and_registered_first(tmp_path: Path, auth_sandbox: Sandbox,
+                                                                  signin_env: Path) -> None:
+    profile = make_profile(tmp_path, auth_sandbox, redirect_uri="http://127.0.0.1:0/callback")
+    assert "cannot be registered in advance" in auth.redirect_uri_advice(profile.outreach)
+    bound: Bound = []
+
+    def register_then_open(url: str) -> None:  # what only a test can do: register the random port first
+        redirect = dict(httpx.URL(url).params)["redirect_uri"]
+        auth_sandbox.register_redirect_uri(redirect)
+        opened.set_result(url)
+
+    opened: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(auth.sign_in(*settings_and_place(profile), open_browser=register_then_open,
+                                            timeout=10, on_server=listening(bound)))
+    assert (await sign_in_over_http(await asyncio.wait_for(opened, 5))).status_code == 200
+    result = await asyncio.wait_for(task, 10)
+    assert bound[0][1] > 0 and result.redirect_uri == f"http://127.0.0.1:{bound[0][1]}/callback"
 
 
 def test_missing_scopes_reports_what_the_profile_needs(tmp_path: Path, auth_sandbox: Sandbox) -> None:
@@ -199,6 +262,9 @@ def test_non_loopback_redirect_uri_is_refused(tmp_path: Path, auth_sandbox: Sand
     profile = make_profile(tmp_path, auth_sandbox, redirect_uri="http://0.0.0.0:8400/callback")
     with pytest.raises(SignInError, match="loopback"):
         auth.begin_paste_sign_in(profile.outreach)
+    portless = make_profile(tmp_path, auth_sandbox, redirect_uri="http://127.0.0.1/callback")
+    with pytest.raises(SignInError, match="must name its port"):  # not silently a random port
+        auth.begin_paste_sign_in(portless.outreach)
 
 
 async def test_no_token_in_logs_or_messages_over_a_whole_session(

@@ -7,6 +7,7 @@ the redirect to the loopback callback), over real HTTP.
 from __future__ import annotations
 
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,24 @@ def start(**settings: Any) -> Sandbox:
     return sandbox
 
 
+def registered_redirect_uri(sandbox: Sandbox, path: str = "/callback") -> str:
+    """A fixed loopback redirect URI on a port free right now, registered on the sandbox's app (as a user
+    registers theirs on the Outreach app). Not the default port 8976: tests of several checkouts may run
+    at once on one machine."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    uri = f"http://127.0.0.1:{port}{path}"
+    sandbox.register_redirect_uri(uri)
+    return uri
+
+
 def make_profile(directory: Path, sandbox: Sandbox, **outreach: Any) -> Profile:
+    """A profile for ``sandbox`` whose redirect URI is fixed and registered there (unless given)."""
+    if "redirect_uri" not in outreach:
+        outreach["redirect_uri"] = registered_redirect_uri(sandbox)
     settings = {"api_base": sandbox.api_base, "authorize_url": sandbox.authorize_url,
                 "token_url": sandbox.token_url, "client_id": "outreach-tui-sandbox",
-                "redirect_uri": "http://127.0.0.1:0/callback",
                 "scopes": ["prospects.read", "prospects.write", "users.read"], **outreach}
     profile = profile_from_dict({"destination": {"name": "Sandbox"}, "outreach": settings,
                                  "source": {"path": "people.jsonl"}})

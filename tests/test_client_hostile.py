@@ -308,6 +308,48 @@ async def test_a_sign_in_granted_plus_joined_scopes_misses_none(
     result = await auth.complete_sign_in_from_redirect(settings, place, pasted, pending, client_secret="s3cret",
                                                        store=store)
     assert result.scopes == ["prospects.read", "prospects.write"] and result.missing_scopes == []
+    assert [request.path for request in server.requests] == ["/oauth/token"]  # never the API root
+
+
+async def test_a_token_answer_without_scope_grants_what_was_asked(serve: Serve, tmp_path: Path) -> None:
+    async def no_scope(request: Request) -> bytes:  # RFC 6749 5.1: scope may be left out when as requested
+        body = {"access_token": "a1", "refresh_token": "r1", "expires_in": 7200, "token_type": "bearer"}
+        return http("200 OK", orjson.dumps(body), "application/json")
+
+    server = await serve(no_scope)
+    settings = settings_for(server).model_copy(update={"scopes": ["prospects.all", "users.read"]})
+    place = TokenPlace(StoreKey(str(tmp_path / "p.toml")), "outreach-tui login p.toml")
+    store = TokenStore(FileBackend(tmp_path / "tokens"), tmp_path / "tokens")
+    pending = auth.begin_sign_in(settings)
+    pasted = f"{pending.redirect_uri}?code=c0de&state={pending.state}"
+    result = await auth.complete_sign_in_from_redirect(settings, place, pasted, pending, client_secret="s3cret",
+                                                       store=store)
+    assert result.scopes == ["prospects.all", "users.read"] and result.missing_scopes == []
+    stored = store.load(place.key)
+    assert stored is not None and stored.scopes == ["prospects.all", "users.read"]
+
+
+# -- /types read leniently ------------------------------------------------------------------------------------
+async def test_types_naming_standard_attributes_and_other_resources_yield_only_prospect_custom_fields(
+    serve: Serve,
+) -> None:
+    """An Outreach whose /types also lists standard attributes and other resources' fields (the sandbox
+    refuses such a body: it validates /types strictly against the document's casing rules)."""
+    body = {"data": [
+        {"type": "prospect", "meta": {"validations": {
+            "custom4": {"type": "numerical", "required": False, "label": "Score", "definition": None},
+            "firstName": {"type": "string"}, "Custom7": {"type": "string"}, "custom151": {"type": "string"}}}},
+        {"type": "account", "meta": {"validations": {"custom1": {"type": "date"}}}},
+    ]}
+
+    async def types(request: Request) -> bytes:
+        return http("200 OK", orjson.dumps(body))
+
+    server = await serve(types)
+    async with client_for(server) as client:
+        fields = await client.custom_field_types()
+    assert sorted(fields) == ["custom4", "custom7"] and fields["custom4"]["type"] == "numerical"
+    assert [request.path for request in server.requests] == ["/api/v2/types"]
 
 
 # -- refresh ------------------------------------------------------------------------------------------------

@@ -56,14 +56,14 @@ async def test_sign_in_in_headless_chromium_stores_the_token(tmp_path: Path, aut
             await browser.close()
     result = await asyncio.wait_for(sign_in, 15)
 
-    assert result.user == "demo@example.com" and result.missing_scopes == []
+    assert result.missing_scopes == [] and result.redirect_uri == profile.outreach.redirect_uri
     path = token_file(signin_env)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     token = await source_for(profile).access_token()  # what a following --run uses
     assert token in path.read_text()
     async with httpx.AsyncClient() as client:
-        info = await client.get(auth_sandbox.api_base, headers={"Authorization": f"Bearer {token}"})
-    assert info.status_code == 200 and info.json()["data"]["attributes"]["userEmail"] == "demo@example.com"
+        info = await client.get(f"{auth_sandbox.api_base}/prospects/1", headers={"Authorization": f"Bearer {token}"})
+    assert info.status_code == 200
     stored = path.read_text()
     _following_run_exports_without_asking(tmp_path, profile, auth_sandbox, secrets=_token_strings(stored))
 
@@ -119,9 +119,12 @@ def _login_process(profile: Path, *extra: str) -> subprocess.Popen[str]:
                             text=True, env=os.environ.copy())
 
 
-def _printed_url(process: subprocess.Popen[str]) -> str:
+def _printed_url(process: subprocess.Popen[str], before: list[str] | None = None) -> str:
+    """The sign-in address login prints; the lines printed before it go to ``before``."""
     assert process.stderr is not None
     for line in process.stderr:
+        if before is not None:
+            before.append(line)
         if line.strip().startswith("http"):
             return line.strip()
     raise AssertionError("login printed no URL")
@@ -131,10 +134,15 @@ async def test_no_browser_login_reads_the_pasted_redirect(tmp_path: Path, auth_s
                                                           signin_env: Path) -> None:
     profile = make_profile(tmp_path, auth_sandbox)
     process = _login_process(profile.path, "--no-browser")  # type: ignore[arg-type]
-    location = await redirect_after_login(_printed_url(process))
+    printed: list[str] = []
+    location = await redirect_after_login(_printed_url(process, printed))
     _, err = process.communicate(location + "\n", timeout=30)
+    err = "".join(printed) + err
     assert process.returncode == 0, err
-    assert "Signed in as demo@example.com" in err and "prospects.write" in err and "(0600)" in err
+    assert f"must be registered on the Outreach app (client id 'outreach-tui-sandbox'), exactly: " \
+           f"{profile.outreach.redirect_uri}" in err
+    assert "Signed in to Outreach" in err and "prospects.write" in err and "(0600)" in err
+    assert "demo@example.com" not in err  # nothing says whose the token is: no user is invented
     token = await source_for(profile).access_token()
     assert token not in err
     logout = subprocess.run([*OUTREACH_TUI, "logout", str(profile.path)], capture_output=True, text=True,

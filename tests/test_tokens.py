@@ -44,8 +44,9 @@ def seed(profile: Profile, sandbox: Sandbox, **issue: Any) -> dict[str, Any]:
 
 
 async def accepted(sandbox: Sandbox, token: str) -> bool:
+    """Outreach serves a documented read with this token (prospect 1 exists in every auth sandbox)."""
     async with httpx.AsyncClient() as client:
-        answer = await client.get(sandbox.api_base, headers={"Authorization": f"Bearer {token}"})
+        answer = await client.get(f"{sandbox.api_base}/prospects/1", headers={"Authorization": f"Bearer {token}"})
     return answer.status_code == 200
 
 

@@ -19,6 +19,7 @@ def load_tool() -> ModuleType:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    module.OPERATIONS = {"/prospects": ("get",), "/prospects/{id}": ("get", "patch")}  # what DOCUMENT offers
     return module
 
 

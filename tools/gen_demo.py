@@ -71,7 +71,7 @@ api_base = "http://127.0.0.1:8765/api/v2"
 authorize_url = "http://127.0.0.1:8765/oauth/authorize"
 token_url = "http://127.0.0.1:8765/oauth/token"
 client_id = "outreach-tui-sandbox"
-redirect_uri = "http://127.0.0.1:0/callback"
+redirect_uri = "http://127.0.0.1:8976/callback"
 scopes = ["prospects.read", "prospects.write", "users.read"]
 
 [source]

@@ -26,6 +26,9 @@ OUTPUT = HERE.parent / "tests" / "contract" / "outreach-openapi-subset.json"
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "/prospects": ("get",),
     "/prospects/{id}": ("get", "patch"),
+    "/imports/actions/bulkUpsert": ("post",),
+    "/imports/{id}": ("get",),
+    "/batches/actions/prospectsBulkModify": ("post",),
 }
 TOP_LEVEL = ("openapi", "info", "servers", "security")
 HTTP = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}

@@ -1,7 +1,8 @@
 """``outreach-tui login PROFILE.toml`` and ``outreach-tui logout PROFILE.toml``.
 
-Login opens Outreach's sign-in page in the browser (and prints its address), waits for the loopback
-redirect, stores the tokens and shows who signed in with which scopes. ``--no-browser`` is for SSH
+Login says which redirect URI must be registered on the Outreach app, opens Outreach's sign-in page in the
+browser (and prints its address), waits for the loopback redirect, stores the tokens and shows the scopes
+granted. ``--no-browser`` is for SSH
 sessions: open the printed address anywhere, sign in, then paste the address the browser ends up on
 (it may show "cannot connect": that is expected, the address bar still holds what is needed).
 Exit codes: 0 signed in, 2 bad profile, 3 sign-in failed or scopes missing, 4 token endpoint unreachable.
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import sys
 import threading
+import time
 import webbrowser
 
 from outreach_tui.commands.arguments import positive_float
@@ -56,6 +58,7 @@ def _show_url(url: str) -> None:
 
 
 async def _browser_login(profile: Profile, timeout: float) -> auth.SignInResult:
+    _say(auth.redirect_uri_advice(profile.outreach))
     _say("Waiting for the sign-in to finish in the browser (Ctrl+C to cancel)...")
     return await auth.sign_in(profile.outreach, profile.token_place(), open_browser=_open_in_background,
                               on_url=_show_url, timeout=timeout)
@@ -64,6 +67,7 @@ async def _browser_login(profile: Profile, timeout: float) -> auth.SignInResult:
 def _paste_login(profile: Profile) -> auth.SignInResult:
     auth.client_secret_for(profile.outreach)  # fail before the user signs in if there is no client secret
     pending = auth.begin_paste_sign_in(profile.outreach)
+    _say(auth.redirect_uri_advice(profile.outreach))
     _say("Open this address in any browser and sign in to Outreach:\n\n"
          f"  {pending.authorize_url}\n\n"
          f"The browser then goes to {pending.redirect_uri}?code=... (it may say it cannot connect).")
@@ -75,9 +79,12 @@ def _paste_login(profile: Profile) -> auth.SignInResult:
 
 
 def _report(profile: Profile, result: auth.SignInResult) -> int:
-    who = result.user or "an Outreach user (the token does not say which)"
-    _say(f"Signed in as {who}.")
+    _say(f"Signed in as {result.user}." if result.user else
+         "Signed in to Outreach (Outreach does not say as which user).")
     _say(f"Granted scopes: {' '.join(result.scopes) or '(none reported)'}")
+    if result.expires_at is not None:
+        until = time.strftime("%H:%M", time.localtime(result.expires_at))
+        _say(f"Access token valid until {until} (renewed automatically with the stored refresh token).")
     _say(f"Tokens stored in: {result.store_location}")
     if result.notice:
         _say(result.notice)

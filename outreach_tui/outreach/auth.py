@@ -2,6 +2,15 @@
 who is signed in, and signing out. Callers pass the ``[outreach]`` settings and where the profile's tokens
 live (a ``TokenPlace``, decided by the caller); nothing here knows about profiles.
 
+Outreach accepts only the redirect URIs registered on the OAuth app, compared exactly, so the callback
+listens on exactly the port of ``outreach.redirect_uri`` (default ``http://127.0.0.1:8976/callback``). Port 0
+(a random port) is only for an authorization server that lets the caller register it first, like the sandbox
+in tests: a random port can never be registered on a real Outreach app in advance.
+
+Outreach documents no way to learn whose a token is (no ``/users/me``; ``GET /api/v2``'s body is
+undocumented; ``GET /users`` lists the whole organisation), so "who is signed in" is what the token
+answer said: its scopes and expiry. The user stays unknown unless a record from elsewhere names one.
+
 TLS verification is on for every call (``http.py``). Secrets never appear in messages, logs or ``repr``.
 """
 
@@ -19,14 +28,15 @@ from outreach_tui.outreach.callback import LOOPBACK, CallbackServer
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, SignInError, SignInTimeout
 from outreach_tui.outreach.pending import PendingSignIn, begin_sign_in, code_from_params, query_of
 from outreach_tui.outreach.scopes import missing_scopes
-from outreach_tui.outreach.settings import OutreachSettings
-from outreach_tui.outreach.token_endpoint import client_secret_for, oauth_client, post_token_patiently, token_info
+from outreach_tui.outreach.settings import DEFAULT_REDIRECT_URI, OutreachSettings
+from outreach_tui.outreach.token_endpoint import client_secret_for, oauth_client, post_token_patiently, probe_token
 from outreach_tui.outreach.token_source import OAuthTokenSource, token_source_for
 from outreach_tui.outreach.tokens import TokenPlace, TokenRecord, TokenStore, default_store
 
 __all__ = [
     "CallbackServer", "PendingSignIn", "SignInError", "SignInResult", "SignInTimeout", "begin_paste_sign_in",
-    "begin_sign_in", "client_secret_for", "complete_sign_in_from_redirect", "logout", "sign_in", "whoami",
+    "begin_sign_in", "client_secret_for", "complete_sign_in_from_redirect", "logout", "redirect_uri_advice",
+    "sign_in", "whoami",
 ]
 
 
@@ -37,6 +47,8 @@ class SignInResult:
     missing_scopes: list[str]
     store_location: str
     notice: str | None = None  # e.g. the one-time "tokens are kept in a 0600 file" sentence
+    redirect_uri: str = ""  # the one this sign-in used (it must be registered on the Outreach app)
+    expires_at: float | None = None  # when the access token expires (epoch seconds)
 
 
 def _redirect_with_port(redirect_uri: str, port: int) -> str:
@@ -46,11 +58,30 @@ def _redirect_with_port(redirect_uri: str, port: int) -> str:
 
 
 def _redirect_port(settings: OutreachSettings) -> int:
+    """The port of ``outreach.redirect_uri``: 0 only when the profile asks for a random one (``:0``)."""
     parts = urlsplit(settings.redirect_uri)
     if parts.scheme != "http" or parts.hostname not in ("127.0.0.1", "localhost"):
-        raise SignInError("outreach.redirect_uri must be a loopback address like "
-                          f"http://127.0.0.1:8400/callback (got {settings.redirect_uri})")
-    return parts.port or 0
+        raise SignInError(f"outreach.redirect_uri must be a loopback address like {DEFAULT_REDIRECT_URI} "
+                          f"(got {settings.redirect_uri})")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        raise SignInError(f"outreach.redirect_uri must name its port, like {DEFAULT_REDIRECT_URI} "
+                          f"(got {settings.redirect_uri})")
+    return port
+
+
+def redirect_uri_advice(settings: OutreachSettings) -> str:
+    """What to register on the Outreach app, for ``login`` and the wizard to show before the sign-in."""
+    app = f"the Outreach app (client id '{settings.client_id}')"
+    if _redirect_port(settings) == 0:
+        return (f"outreach.redirect_uri ({settings.redirect_uri}) asks for a random port: Outreach accepts only "
+                f"redirect URIs registered on {app}, matched exactly, and a random port cannot be registered "
+                f"in advance. Set outreach.redirect_uri to a fixed one, e.g. {DEFAULT_REDIRECT_URI}, and "
+                "register that.")
+    return f"This redirect URI must be registered on {app}, exactly: {settings.redirect_uri}"
 
 
 def begin_paste_sign_in(settings: OutreachSettings) -> PendingSignIn:
@@ -72,16 +103,15 @@ async def _finish(settings: OutreachSettings, place: TokenPlace, pending: Pendin
             "code_verifier": pending.code_verifier}
     async with oauth_client() as client:
         body = await post_token_patiently(client, settings, form, place.login_hint)
-        record = TokenRecord.from_token_response(body)
-        info = await token_info(client, settings, record.access_token, place.login_hint)
-    record.user = info.get("user")
+    record = TokenRecord.from_token_response(body)
+    if "scope" not in body:  # RFC 6749 5.1: a token answer leaves out scope only when it is what was asked
+        record.scopes = list(settings.scopes)
     record.redirect_uri = pending.redirect_uri
-    if not record.scopes and info.get("scopes"):
-        record.scopes = list(info["scopes"])
     store.save(place.key, record)
     return SignInResult(user=record.user, scopes=list(record.scopes),
                         missing_scopes=missing_scopes(settings.scopes, record.scopes),
-                        store_location=store.describe(place.key), notice=store.first_use_notice())
+                        store_location=store.describe(place.key), notice=store.first_use_notice(),
+                        redirect_uri=pending.redirect_uri, expires_at=record.expires_at)
 
 
 async def complete_sign_in_from_redirect(settings: OutreachSettings, place: TokenPlace, pasted_url: str,
@@ -105,8 +135,10 @@ async def sign_in(settings: OutreachSettings, place: TokenPlace, *,
         try:
             bound = await server.start(port)
         except OSError as exc:
-            raise SignInError(f"Cannot listen on {LOOPBACK}:{port} for the sign-in callback "
-                              f"({exc.strerror}); free the port or change outreach.redirect_uri") from None
+            raise SignInError(
+                f"Cannot listen on {LOOPBACK}:{port} for the sign-in callback ({exc.strerror}): another program "
+                f"uses port {port}. Free port {port}, or set [outreach] redirect_uri in the profile to another "
+                "redirect URI registered on the Outreach app (Outreach accepts only registered ones)") from None
         pending = begin_sign_in(settings, _redirect_with_port(settings.redirect_uri, bound))
         server.pending = pending
         if on_server is not None:
@@ -131,20 +163,24 @@ def _seconds(timeout: float) -> str:
 
 async def whoami(settings: OutreachSettings, place: TokenPlace, *,
                  store: TokenStore | None = None) -> dict[str, Any]:
-    """Who the stored (or env) token belongs to and its scopes: ``{"user": ..., "scopes": [...]}``."""
+    """What is known about the stored (or env) token, after checking Outreach accepts it (one request):
+    ``{"user": None or a name, "scopes": [...] or None when unknown, "expires_at": epoch seconds or None}``.
+
+    Raises AuthRequired when there is no usable token (after one refresh), AuthUnreachable when Outreach
+    does not answer."""
     source = token_source_for(settings, place, store=store)
     token = await source.access_token()
     async with oauth_client() as client:
         try:
-            info = await token_info(client, settings, token, place.login_hint)
+            await probe_token(client, settings, token, place.login_hint)
         except AuthUnreachable:
             raise
         except AuthRequired:
             token = await source.refresh_after_401(token)  # one refresh, then the user must sign in
-            info = await token_info(client, settings, token, place.login_hint)
-    if info.get("scopes") is None and isinstance(source, OAuthTokenSource):
-        info["scopes"] = source.scopes
-    return info
+            await probe_token(client, settings, token, place.login_hint)
+    if not isinstance(source, OAuthTokenSource):  # OUTREACH_ACCESS_TOKEN: nothing is known but that it works
+        return {"user": None, "scopes": None, "expires_at": None}
+    return {"user": source.user, "scopes": source.scopes or None, "expires_at": source.expires_at}
 
 
 def logout(place: TokenPlace, *, store: TokenStore | None = None) -> bool:

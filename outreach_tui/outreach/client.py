@@ -176,10 +176,6 @@ class OutreachClient:
         return found
 
     # -- account ------------------------------------------------------------------------------------------
-    async def token_info(self) -> dict[str, Any]:
-        """GET {api_base}: who is signed in, the token's scopes, the organisation (shape unconfirmed)."""
-        return await self._get_json(self.api_base, scope=None)
-
     async def custom_field_types(self) -> dict[str, dict[str, Any]]:
         """GET /types as ``{"custom4": {"type": "string", "label": "Segment 4", ...}}``."""
         return custom_fields_from_types(await self._get_json(f"{self.api_base}/types", scope=None))

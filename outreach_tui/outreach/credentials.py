@@ -12,7 +12,12 @@ class AuthRequired(Exception):
 
 
 class ScopeMissing(Exception):
-    """The token lacks a scope the export needs (403 unauthorizedOauthScope). The message says which."""
+    """The token lacks a scope the export needs (403 unauthorizedOauthScope). The message says which;
+    ``scope`` holds it when known."""
+
+    def __init__(self, message: str, scope: str | None = None) -> None:
+        super().__init__(message)
+        self.scope = scope
 
 
 class AuthUnreachable(AuthRequired):

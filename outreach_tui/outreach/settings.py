@@ -12,6 +12,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+# The one loopback redirect URI the user registers on their Outreach app (Outreach matches redirect URIs
+# exactly, so the sign-in must listen on a fixed port: a random one could never be registered in advance).
+DEFAULT_REDIRECT_URI = "http://127.0.0.1:8976/callback"
 
 
 def is_loopback_url(url: str) -> bool:
@@ -28,7 +31,7 @@ class OutreachSettings(BaseModel):
     authorize_url: str = "https://api.outreach.io/oauth/authorize"
     token_url: str = "https://api.outreach.io/oauth/token"
     client_id: str = ""
-    redirect_uri: str = "http://127.0.0.1:0/callback"
+    redirect_uri: str = DEFAULT_REDIRECT_URI
     scopes: list[str] = Field(default_factory=lambda: ["prospects.read", "prospects.write"])
 
     @field_validator("api_base", "authorize_url", "token_url", "redirect_uri")

@@ -1,5 +1,5 @@
-"""Outreach's OAuth token endpoint and token information: the POSTs that mint tokens (waiting out the
-once-a-minute mint throttle), who a token belongs to, and where the client secret comes from.
+"""Outreach's OAuth token endpoint: the POSTs that mint tokens (waiting out the once-a-minute mint
+throttle), whether a token is accepted, and where the client secret comes from.
 
 Every HTTP client comes from ``http.py``. Secrets (client secret, codes, tokens) never appear in messages.
 """
@@ -18,7 +18,6 @@ import httpx
 from outreach_tui.outreach.answers import retry_after_seconds
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, SignInError
 from outreach_tui.outreach.http import DEFAULT_TIMEOUTS, make_client
-from outreach_tui.outreach.scopes import parse_scopes
 from outreach_tui.outreach.settings import OutreachSettings, is_loopback_url
 
 log = logging.getLogger(__name__)
@@ -129,52 +128,26 @@ async def post_token_patiently(client: httpx.AsyncClient, settings: OutreachSett
             attempt += 1
 
 
-# ----- who is signed in -----------------------------------------------------------------------------------
+# ----- is the token accepted -----------------------------------------------------------------------------
 
-def _find_email(value: Any) -> str | None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if "email" in str(key).lower() and isinstance(item, str) and "@" in item:
-                return item
-        for item in value.values():
-            found = _find_email(item)
-            if found:
-                return found
-    elif isinstance(value, list):
-        for item in value:
-            found = _find_email(item)
-            if found:
-                return found
-    return None
+# Outreach documents no endpoint that says whose a token is (no /users/me; the body of GET /api/v2 is
+# undocumented; GET /users lists the whole organisation). So a token is checked with the cheapest documented
+# read every profile needs: one prospect's update time (no personal data).
+PROBE_QUERY = {"page[size]": "1", "fields[prospect]": "updatedAt"}
 
 
-def _find_scopes(value: Any) -> list[str] | None:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if str(key).lower() in ("scopes", "scope") and isinstance(item, str | list):
-                return parse_scopes(item)
-        for item in value.values():
-            found = _find_scopes(item)
-            if found is not None:
-                return found
-    return None
-
-
-async def token_info(client: httpx.AsyncClient, settings: OutreachSettings, access_token: str,
-                     login_hint: str) -> dict[str, Any]:
-    """``GET {api_base}``: Outreach's token information (shape unconfirmed, so read it leniently)."""
-    url = settings.api_base
+async def probe_token(client: httpx.AsyncClient, settings: OutreachSettings, access_token: str,
+                      login_hint: str) -> int:
+    """``GET {api_base}/prospects?page[size]=1``: the HTTP status (200 accepted, 403 no prospects.read, ...).
+    Raises AuthRequired on 401 and AuthUnreachable when Outreach does not answer."""
+    url = f"{settings.api_base}/prospects"
     try:
         async with asyncio.timeout(DEFAULT_TIMEOUTS.total):
-            response = await client.get(url, headers={"Authorization": f"Bearer {access_token}",
-                                                      "Accept": "application/vnd.api+json"})
+            response = await client.get(url, params=PROBE_QUERY,
+                                        headers={"Authorization": f"Bearer {access_token}",
+                                                 "Accept": "application/vnd.api+json"})
     except (httpx.TransportError, TimeoutError) as exc:
         raise AuthUnreachable(f"Cannot reach Outreach at {url}: {scrub(str(exc), access_token)}") from None
     if response.status_code == 401:
         raise AuthRequired(f"Outreach rejected the access token; run: {login_hint}")
-    if response.status_code != 200:
-        return {"user": None, "scopes": None, "status": response.status_code}
-    body: Any = None
-    with contextlib.suppress(ValueError):
-        body = response.json()
-    return {"user": _find_email(body), "scopes": _find_scopes(body)}
+    return response.status_code

@@ -8,14 +8,17 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Sequence
 
 from outreach_tui.outreach.credentials import (
     AuthRequired,
     AuthUnreachable,
+    ScopeMissing,
     StaticTokenSource,
     TokenSource,
     env_access_token,
 )
+from outreach_tui.outreach.scopes import first_missing_scope
 from outreach_tui.outreach.settings import OutreachSettings
 from outreach_tui.outreach.token_endpoint import MINT_INTERVAL, client_secret_for, oauth_client, post_token_patiently
 from outreach_tui.outreach.tokens import TokenPlace, TokenRecord, TokenStore, default_store, fingerprint
@@ -55,6 +58,18 @@ class OAuthTokenSource:
     def scopes(self) -> list[str]:
         """The scopes of the token in hand (empty before the first ``access_token()``)."""
         return list(self._record.scopes) if self._record is not None else []
+
+    @property
+    def user(self) -> str | None:
+        """Whose token this is, when a record says so (Outreach's token answer does not)."""
+        return self._record.user if self._record is not None else None
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the token in hand expires (epoch seconds); None before the first ``access_token()`` and for an
+        ``OUTREACH_ACCESS_TOKEN`` seed, whose expiry is a guess (it was not minted here)."""
+        record = self._record
+        return record.expires_at if record is not None and record.minted_at and record.expires_at else None
 
     def _load(self) -> TokenRecord | None:
         record = self.store.load(self.key, self._account)
@@ -168,3 +183,24 @@ def token_source_for(settings: OutreachSettings, place: TokenPlace, *, store: To
         return StaticTokenSource(access, place.login_hint)
     seed = _env_seed(refresh, access) if refresh else None
     return OAuthTokenSource(settings, place, store or default_store(), mint_interval=mint_interval, seed=seed)
+
+
+async def missing_run_scope(source: TokenSource, needed: Sequence[str], login_hint: str) -> ScopeMissing | None:
+    """For the start of a run, before any input is read: the first scope of ``needed`` (the profile's
+    ``required_scopes()``) that the token lacks, as a ScopeMissing naming it and the ``login`` command, or None.
+
+    The scopes are those Outreach's token answer granted, kept in the token record. A bare
+    ``OUTREACH_ACCESS_TOKEN`` (or any token whose answer named no scopes) has unknown scopes: no check, and
+    Outreach's 403 names the scope later. Raises AuthRequired when there is no usable token at all."""
+    if not isinstance(source, OAuthTokenSource):
+        return None
+    await source.access_token()  # loads (or refreshes) the record that holds the scopes
+    granted = source.scopes
+    if not granted:
+        return None
+    missing = first_missing_scope(granted, list(needed))
+    if missing is None:
+        return None
+    return ScopeMissing(f"The Outreach sign-in lacks the scope {missing}, which this run needs (granted: "
+                        f"{' '.join(granted)}). Make sure the Outreach app allows {missing} and the profile's "
+                        f"outreach.scopes lists it, then run: {login_hint}", scope=missing)
