@@ -36,7 +36,7 @@ async def test_demo_profile_points_at_the_sandbox_and_shows_who_is_signed_in(
     app = make_app(WizardSettings(profile_path=path, sandbox=sandbox))
     async with app.run_test(size=(80, 24)) as pilot:
         signed_in = app.wizard.query_one("#signed-in", Static)
-        await wait_until(pilot, lambda: "Signed in as" in plain(signed_in))
+        await wait_until(pilot, lambda: "Signed in to Outreach" in plain(signed_in))
         assert "demo@example.com" not in plain(signed_in)  # Outreach does not say whose a token is
     assert sandbox.stats.count("GET", "/api/v2/prospects", 200) == 1  # the token was checked with Outreach
     assert recent_profiles() == [path.resolve()]

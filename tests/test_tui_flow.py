@@ -73,7 +73,7 @@ async def test_full_flow_against_the_sandbox(tmp_path: Path, signin_env: Path,
         await fill(pilot, "#client-id", "outreach-tui-sandbox")
         await pilot.click("#sign-in")
         signed_in = screen.query_one("#signed-in", Static)
-        await wait_until(pilot, lambda: "Signed in as" in plain(signed_in))  # Outreach does not say whose
+        await wait_until(pilot, lambda: "Signed in to Outreach" in plain(signed_in))  # Outreach does not say whose
         assert (await logins[0]).status_code == 200
         assert "prospects.write" in plain(signed_in)
 

@@ -67,7 +67,7 @@ def terminal(tmp_path: Path) -> Iterator[Terminal]:
 
 
 def test_demo_walked_with_keys_only_then_exported(terminal: Terminal, tmp_path: Path) -> None:
-    screen = terminal.wait_for("Signed in as demo@example.com")
+    screen = terminal.wait_for("Signed in to Outreach")
     assert "1 Connect  2 Destination  3 Source  4 Mapping  5 Segments  6 Review  7 Export" in screen
     for marker in ("Name (required)", "Input file (XDM profiles", "Identity namespace", "records R/E/X",
                    "✓ The profile is valid.", "Start export (F5)"):

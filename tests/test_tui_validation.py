@@ -197,7 +197,7 @@ mapping_id = "4"
         assert "destination.nmae: unknown key — did you mean 'name'?" in other
         segments = screen.query_one(SegmentsStep)
         assert "not the text '4'" in " ".join(segments.problems_by_row[0])
-        assert "Input should be 'jsonl', 'json' or 'csv'" in error_of(app, "source-format")
+        assert "Input should be 'jsonl', 'json', 'csv' or 'parquet'" in error_of(app, "source-format")
         assert screen.draft.data["source"]["format"] == "xml"  # shown as a problem, never dropped
         bar = plain(screen.query_one("#step-bar", Static))
         assert "!1 Connect" in bar and "!3 Source" in bar and " 4 Mapping" in bar  # steps to visit

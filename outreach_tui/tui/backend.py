@@ -112,23 +112,32 @@ def discover_source(path: Path, fmt: Format | None) -> Discovery:
 
 @dataclass(frozen=True)
 class SignedInUser:
-    user: str
-    scopes: list[str]
+    """What the wizard can say about a sign-in: Outreach's token answer names no user, and an environment
+    token (``OUTREACH_ACCESS_TOKEN``) does not say its scopes either, so both may be unknown (None)."""
+
+    user: str | None
+    scopes: list[str] | None
     missing_scopes: list[str]
 
 
 async def sign_in(profile: Profile, open_browser: Callable[[str], object],
                   on_url: Callable[[str], None]) -> SignedInUser:
     result = await auth.sign_in(profile.outreach, profile.token_place(), open_browser=open_browser,
-                                 on_url=on_url, timeout=300)
-    return SignedInUser(result.user or "an unknown user", list(result.scopes), list(result.missing_scopes))
+                                on_url=on_url, timeout=300)
+    return SignedInUser(result.user, list(result.scopes), list(result.missing_scopes))
 
 
 async def whoami(profile: Profile) -> SignedInUser:
     info = await auth.whoami(profile.outreach, profile.token_place())
-    scopes = [str(scope) for scope in info.get("scopes") or []]
-    return SignedInUser(str(info.get("user") or "an unknown user"), scopes,
-                        missing_scopes(profile.outreach.scopes, scopes) if scopes else [])
+    scopes = info.get("scopes")
+    granted = [str(scope) for scope in scopes] if scopes is not None else None
+    return SignedInUser(info.get("user"), granted,
+                        missing_scopes(profile.outreach.scopes, granted) if granted is not None else [])
+
+
+def redirect_uri_advice(profile: Profile) -> str:
+    """Which redirect URI must be registered on the Outreach app (shown on the Connect step)."""
+    return auth.redirect_uri_advice(profile.outreach)
 
 
 def token_key(profile: Profile) -> StoreKey:

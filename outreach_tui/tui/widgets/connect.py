@@ -100,7 +100,9 @@ class ConnectStep(Step):
     # ----- shown by the screen ---------------------------------------------------------------------------
 
     def show_signed_in(self, who: SignedInUser) -> None:
-        text = Text.assemble("Signed in as ", (who.user, "bold"), f"\nscopes: {' '.join(who.scopes) or '(none)'}")
+        text = Text.assemble(("Signed in to Outreach", "bold"), f" as {who.user}" if who.user else "")
+        text.append("\nscopes: " + (" ".join(who.scopes) if who.scopes is not None
+                                     else "not reported for this token (OUTREACH_ACCESS_TOKEN)"))
         if who.missing_scopes:
             text.append(f"\nMissing scopes: {' '.join(who.missing_scopes)} — sign in again and grant them.",
                         style="bold red")
