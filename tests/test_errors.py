@@ -1,5 +1,5 @@
 """The one error parser: every body shape Outreach (or something in front of it) answers, and the
-diagnostics built from them. Bodies are Outreach's own examples (API-NOTES.md) or what the sandbox sends."""
+diagnostics built from them. Bodies are Outreach's own documented examples or what the sandbox sends."""
 
 from __future__ import annotations
 

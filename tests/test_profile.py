@@ -1,4 +1,5 @@
-"""The TOML profile: every validation rule of DESIGN.md sections 3 and 5, and load/save round trips."""
+"""The TOML profile: every validation rule of docs/DESIGN.md ("Export semantics", "Profile file"), and
+load/save round trips."""
 
 from __future__ import annotations
 

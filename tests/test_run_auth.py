@@ -1,4 +1,4 @@
-"""Exit codes of a headless run when signing in is the problem (DESIGN.md section 4)."""
+"""Exit codes of a headless run when signing in is the problem (docs/DESIGN.md, "Command line")."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Generate outreach_tui/outreach/catalog.json from Outreach's published OpenAPI document.
 
-Usage: python tools/gen_catalog.py [OPENAPI.json] [--check]
+Usage: python tools/gen_catalog.py OPENAPI.json [--check]
 
-OPENAPI.json is Outreach's document (default: ../shared/outreach/openapi.json beside this repository). The
+OPENAPI.json is Outreach's published OpenAPI document (Outreach REST API v2; it is not in this repository). The
 document is not shipped, so the result is committed. Rerun this when Outreach publishes a new document and
 review the diff; ``--check`` fails (exit 1) when the committed file is stale.
 """
@@ -15,7 +15,6 @@ from pathlib import Path
 
 READONLY_BADGE = "badges/readonly.svg"
 HERE = Path(__file__).resolve().parent
-DEFAULT_SPEC = HERE.parent.parent / "shared" / "outreach" / "openapi.json"
 OUTPUT = HERE.parent / "outreach_tui" / "outreach" / "catalog.json"
 
 
@@ -40,7 +39,10 @@ def attribute_entry(name: str, schema: dict) -> dict:
 
 def main(argv: list[str]) -> int:
     args = [arg for arg in argv[1:] if arg != "--check"]
-    spec_path = Path(args[0]) if args else DEFAULT_SPEC
+    if len(args) != 1:
+        print(f"usage: python {argv[0]} OPENAPI.json [--check]  (Outreach's OpenAPI document)", file=sys.stderr)
+        return 2
+    spec_path = Path(args[0])
     if not spec_path.is_file():
         print(f"no OpenAPI document at {spec_path}; give its path as the first argument", file=sys.stderr)
         return 2

@@ -1,9 +1,9 @@
 """Generate tests/contract/outreach-openapi-subset.json: the part of Outreach's published OpenAPI document
 that the contract tests (tests/test_sandbox_contract.py) validate the sandbox against.
 
-Usage: python tools/gen_openapi_subset.py [OPENAPI.json] [--check]
+Usage: python tools/gen_openapi_subset.py OPENAPI.json [--check]
 
-OPENAPI.json is Outreach's document (default: ../shared/outreach/openapi.json beside this repository). The
+OPENAPI.json is Outreach's published OpenAPI document (Outreach REST API v2; it is not in this repository). The
 subset keeps the operations below with every component they reach through ``$ref``, and the security
 schemes; nothing else changes, so openapi-core validates exactly as against the whole document. The full
 document is not shipped with the repository, so the subset is committed, like outreach/catalog.json
@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SPEC = HERE.parent.parent / "shared" / "outreach" / "openapi.json"
 OUTPUT = HERE.parent / "tests" / "contract" / "outreach-openapi-subset.json"
 # The operations the sandbox serves and the contract tests exercise: path -> methods.
 OPERATIONS: dict[str, tuple[str, ...]] = {
@@ -89,7 +88,10 @@ def render(spec: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     args = [arg for arg in argv[1:] if arg != "--check"]
-    spec_path = Path(args[0]) if args else DEFAULT_SPEC
+    if len(args) != 1:
+        print(f"usage: python {argv[0]} OPENAPI.json [--check]  (Outreach's OpenAPI document)", file=sys.stderr)
+        return 2
+    spec_path = Path(args[0])
     if not spec_path.is_file():
         print(f"no OpenAPI document at {spec_path}; give its path as the first argument", file=sys.stderr)
         return 2

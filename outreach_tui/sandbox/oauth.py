@@ -1,4 +1,5 @@
-"""OAuth 2 authorization-code flow with PKCE and refresh rotation, the way Outreach behaves (API-NOTES).
+"""OAuth 2 authorization-code flow with PKCE and refresh rotation, the way Outreach behaves
+(docs/DESIGN.md, "The sandbox").
 
 The sign-in page has two steps like Outreach's: email (button ``#next``), then password (``#sign-in``).
 The pending authorization request stays server-side, keyed by the hidden ``session`` form field.

@@ -1,4 +1,4 @@
-"""Outreach's answer bodies, kept in one place (API-NOTES states most; 'unconfirmed' ones are marked)."""
+"""Outreach's answer bodies, kept in one place (most are Outreach's own examples; 'unconfirmed' ones are marked)."""
 
 from __future__ import annotations
 

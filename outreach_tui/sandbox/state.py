@@ -27,7 +27,7 @@ from outreach_tui.sandbox.records import (
 from outreach_tui.sandbox.validation import DUPLICATE_EMAIL, CustomType, Validator
 
 CODE_TTL = 600.0  # authorization codes expire after 10 minutes
-REFRESH_TTL = 14 * 24 * 3600.0  # refresh tokens live 14 days (API-NOTES)
+REFRESH_TTL = 14 * 24 * 3600.0  # Outreach refresh tokens live 14 days
 UNLIMITED = 1_000_000_000  # the limit reported in X-RateLimit-* headers when rate_limit=0
 
 
