@@ -21,7 +21,7 @@ from typing import TextIO
 import orjson
 
 from outreach_tui.export.control import EXIT_USAGE, RunOptions
-from outreach_tui.export.events import Event, Finished, Progress, ProspectFailed, Resumed, Throttled
+from outreach_tui.export.events import CleanupAnnounced, Event, Finished, Progress, ProspectFailed, Resumed, Throttled
 from outreach_tui.export.runner import ExportRunner
 from outreach_tui.profile import ProfileError, load_profile
 
@@ -89,6 +89,8 @@ class _Console:
                 self._print(event.diagnostic.summary())
             elif self._failures_shown == FAILURES_SHOWN + 1:
                 self._print("... more failures: see the report (--report FILE.json)")
+        elif isinstance(event, CleanupAnnounced):
+            self._print(event.text)
         elif isinstance(event, Throttled):
             until = time.strftime("%H:%M:%S", time.localtime(event.until))
             self._print(f"throttled until {until}: {event.reason}")

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.alerts import AlertSender
+from outreach_tui.export.cleanup import CleanupTally, PendingCleanup
 from outreach_tui.export.control import (
     EXIT_AUTH,
     EXIT_FAILED,
@@ -29,6 +30,7 @@ from outreach_tui.export.control import (
     RunStopped,
 )
 from outreach_tui.export.events import (
+    CleanupAnnounced,
     Event,
     Excluded,
     Finished,
@@ -81,6 +83,7 @@ class ExportRunner:
         self._total: int | None = None
         self._sender: Sender | None = None  # the latest delivery's (--follow delivers once per window)
         self._sent_times: list[float] = []  # when requests got an answer: the rate shown in Progress
+        self.cleanup = CleanupTally(PendingCleanup((), profile.export.clear_on_unmap), options.dry_run)
 
     # ----- control (from the faces) ----------------------------------------------------------------
 
@@ -118,6 +121,7 @@ class ExportRunner:
             self._state = self._open_state()
             if not options.dry_run:
                 self._state.start_run(started_at, options.dry_run, options.full_resync)
+            await self._clean_up_unmapped()
             if options.follow:
                 from outreach_tui.export.follow import follow_records
 
@@ -244,23 +248,51 @@ class ExportRunner:
     async def _open_sender(self) -> Sender | None:
         """Workers sending through the run's one connection; None in a dry run or once the run is stopping
         (the delivery loop then counts every prospect pending)."""
-        if self.options.dry_run or self._control.stopping:
+        if self.options.dry_run or self._control.stopping or self._open_connection() is None:
             return None
-        from outreach_tui.export.connect import ClientHooks, connector
         from outreach_tui.export.send import Sender
 
+        assert self._state is not None and self._connection is not None
+        self._sender = Sender(self._connection.client, self._state, self.tally, self._control,
+                              self.profile.export.concurrency, self._on_failure, self.profile.field_origin,
+                              self._sent_times)
+        return self._sender
+
+    def _open_connection(self) -> Connection | None:
+        """The run's one connection, built the first time something is to be sent; None when signing in is
+        needed (the run is then stopped)."""
         if self._connection is None:
+            from outreach_tui.export.connect import ClientHooks, connector
+
             hooks = ClientHooks(on_throttle=self._on_throttle, on_resume=self._on_resume, on_retry=self._on_retry)
             try:
                 self._connection = (self._connect or connector(self.profile))(hooks)
             except AuthRequired as exc:
                 self._control.stop_with(RunStopped(EXIT_AUTH, str(exc)))
-                return None
-        assert self._state is not None
-        self._sender = Sender(self._connection.client, self._state, self.tally, self._control,
-                              self.profile.export.concurrency, self._on_failure, self.profile.field_origin,
-                              self._sent_times)
-        return self._sender
+        return self._connection
+
+    # ----- fields the profile no longer maps (export/cleanup.py) ---------------------------------------
+
+    async def _clean_up_unmapped(self) -> None:
+        """Announce, then clear (or, dry, list; or leave) the fields this destination wrote that the profile
+        no longer maps; then remember what writes each mapped field, for the next run's reasons."""
+        from outreach_tui.export.cleanup import Clearer, find_pending, list_pending, mapped_fields
+
+        state, tally, dry_run = self._state, self.cleanup, self.options.dry_run
+        assert state is not None
+        tally.pending = pending = find_pending(self.profile, state)
+        for item, text in zip(pending.fields, pending.lines(dry_run), strict=True):
+            self._emit(CleanupAnnounced(field=item.field, prospects=item.prospects, reason=item.reason, text=text))
+        if pending and not pending.enabled:
+            tally.left = pending.values
+        elif pending and dry_run:
+            list_pending(state, pending, tally)
+        elif pending and self._open_connection() is not None:
+            assert self._connection is not None
+            await Clearer(self._connection.client, state, tally, self._control, self.profile.export.concurrency,
+                          self.profile.field_origin).run()
+        if not dry_run:
+            state.record_field_writers(mapped_fields(self.profile))
 
     async def _close_connection(self) -> None:
         if self._connection is not None:
@@ -330,7 +362,7 @@ class ExportRunner:
             segments=((segment.id, segment.mapping_id) for segment in self.profile.segments),
             extra={"input": str(input_path(self.profile, options)), "full_resync": options.full_resync,
                    "follow": options.follow, "state_path": str(self._state.path) if self._state else None,
-                   "message": message or None},
+                   "message": message or None, "cleared": self.cleanup.report()},
         )
         report_path = options.report_path
         if report_path is not None:
@@ -359,4 +391,4 @@ class ExportRunner:
             return self._control.fatal.exit_code
         if self.cancelled:
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if counts.failed else EXIT_OK
+        return EXIT_FAILED if counts.failed or self.cleanup.failed else EXIT_OK
