@@ -24,12 +24,13 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.control import EXIT_AUTH, EXIT_UNREACHABLE, RunControl, RunStopped
+from outreach_tui.export.events import CleanupAnnounced, Event
 from outreach_tui.export.report import failure_json
 from outreach_tui.export.state import StateStore, state_path_for
 from outreach_tui.export.tally import LIST_CAP
@@ -37,6 +38,9 @@ from outreach_tui.outreach.client import OutreachClient, OutreachRequestFailed, 
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing
 from outreach_tui.outreach.errors import diagnose
 from outreach_tui.profile import IDENTITY_TARGET, Profile
+
+if TYPE_CHECKING:
+    from outreach_tui.export.connect import Connection
 
 CHECK_BATCH = 100  # prospects whose current values one GET reads (the client's ids per query)
 
@@ -213,3 +217,21 @@ class Clearer:
         else:
             self._tally.add_failure(len(names), diagnose(prospect_id, result.status, result.errors,
                                                          self._field_origin))
+
+
+async def clean_up(profile: Profile, state: StateStore, tally: CleanupTally, control: RunControl,
+                   emit: Callable[[Event], None], connect: Callable[[], Connection | None]) -> None:
+    """The run's cleanup: announce, then clear (a dry run lists; clear_on_unmap = false leaves); then remember
+    what writes each mapped field, so a later run can say why a field is no longer written."""
+    tally.pending = pending = find_pending(profile, state)
+    for item, text in zip(pending.fields, pending.lines(tally.dry_run), strict=True):
+        emit(CleanupAnnounced(field=item.field, prospects=item.prospects, reason=item.reason, text=text))
+    if pending and not pending.enabled:
+        tally.left = pending.values
+    elif pending and tally.dry_run:
+        list_pending(state, pending, tally)
+    elif pending and not control.stopping and (connection := connect()) is not None:
+        await Clearer(connection.client, state, tally, control, profile.export.concurrency,
+                      profile.field_origin).run()
+    if not tally.dry_run:
+        state.record_field_writers(mapped_fields(profile))

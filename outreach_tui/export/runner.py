@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.alerts import AlertSender
-from outreach_tui.export.cleanup import CleanupTally, PendingCleanup
+from outreach_tui.export.cleanup import CleanupTally, PendingCleanup, clean_up
 from outreach_tui.export.control import (
     EXIT_AUTH,
     EXIT_FAILED,
@@ -30,7 +30,6 @@ from outreach_tui.export.control import (
     RunStopped,
 )
 from outreach_tui.export.events import (
-    CleanupAnnounced,
     Event,
     Excluded,
     Finished,
@@ -84,6 +83,7 @@ class ExportRunner:
         self._sender: Sender | None = None  # the latest delivery's (--follow delivers once per window)
         self._sent_times: list[float] = []  # when requests got an answer: the rate shown in Progress
         self.cleanup = CleanupTally(PendingCleanup((), profile.export.clear_on_unmap), options.dry_run)
+        self._cleaned_up = False
 
     # ----- control (from the faces) ----------------------------------------------------------------
 
@@ -121,7 +121,6 @@ class ExportRunner:
             self._state = self._open_state()
             if not options.dry_run:
                 self._state.start_run(started_at, options.dry_run, options.full_resync)
-            await self._clean_up_unmapped()
             if options.follow:
                 from outreach_tui.export.follow import follow_records
 
@@ -149,6 +148,7 @@ class ExportRunner:
             if not self.options.follow:
                 self._total = planner.targeted
                 self._phase = "sending"
+            await self._clean_up_unmapped()
             await self._deliver(planner)  # after a stop: counts every prospect pending
 
     async def _plan(self, records: Records, planner: Planner, stoppable: bool) -> None:
@@ -274,25 +274,10 @@ class ExportRunner:
     # ----- fields the profile no longer maps (export/cleanup.py) ---------------------------------------
 
     async def _clean_up_unmapped(self) -> None:
-        """Announce, then clear (or, dry, list; or leave) the fields this destination wrote that the profile
-        no longer maps; then remember what writes each mapped field, for the next run's reasons."""
-        from outreach_tui.export.cleanup import Clearer, find_pending, list_pending, mapped_fields
-
-        state, tally, dry_run = self._state, self.cleanup, self.options.dry_run
-        assert state is not None
-        tally.pending = pending = find_pending(self.profile, state)
-        for item, text in zip(pending.fields, pending.lines(dry_run), strict=True):
-            self._emit(CleanupAnnounced(field=item.field, prospects=item.prospects, reason=item.reason, text=text))
-        if pending and not pending.enabled:
-            tally.left = pending.values
-        elif pending and dry_run:
-            list_pending(state, pending, tally)
-        elif pending and self._open_connection() is not None:
-            assert self._connection is not None
-            await Clearer(self._connection.client, state, tally, self._control, self.profile.export.concurrency,
-                          self.profile.field_origin).run()
-        if not dry_run:
-            state.record_field_writers(mapped_fields(self.profile))
+        """Once per run, after planning and before the export's requests."""
+        if not self._cleaned_up and self._state is not None:
+            self._cleaned_up = True
+            await clean_up(self.profile, self._state, self.cleanup, self._control, self._emit, self._open_connection)
 
     async def _close_connection(self) -> None:
         if self._connection is not None:
