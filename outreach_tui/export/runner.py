@@ -168,6 +168,10 @@ class ExportRunner:
         except OSError as exc:
             raise RunStopped(EXIT_USAGE, f"{input_path(self.profile, self.options)}: cannot read the input "
                                          f"({exc})") from None
+        tally = self.tally
+        if tally.read and tally.malformed == tally.read and not (self.options.follow or self.cancelled):
+            raise RunStopped(EXIT_USAGE, f"{input_path(self.profile, self.options)}: every record is malformed "
+                                         f"({tally.read:,}): is it the right file, in the right format?")
 
     def _plan_chunk(self, planner: Planner, records: Iterable[Record]) -> int:
         """Plan the records (each is read, planned and freed in turn), announce new exclusions; how many."""

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.export.state_file import read_only_uri, refuse_if_not_ours
 from outreach_tui.filelock import try_lock, unlock
 from outreach_tui.locations import data_dir
 from outreach_tui.profile import Profile
@@ -149,11 +150,12 @@ class StateStore:
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False) -> StateStore:
+        refuse_if_not_ours(path, StateError)  # before anything is written: a file that is not ours stays untouched
         try:
             if read_only:
                 if not path.exists():
                     return cls(path, None)
-                connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                connection = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
                 return cls(path, connection)
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = _lock_for_writing(path)
