@@ -173,3 +173,23 @@ def test_headless_run_says_what_it_clears_before_it_starts(tmp_path: Path, sandb
     assert "clearing custom4 on 4 prospects: segment seg-emea left the profile" in done.stderr.splitlines()
     assert read_report(report)["cleared"]["fields"] == 4
     assert [value(sandbox, i, "custom4") for i in range(1, 5)] == [None] * 4
+
+
+def test_a_clear_outreach_refuses_stays_in_the_state_and_fails_the_run(tmp_path: Path, sandbox: Sandbox) -> None:
+    first_run(tmp_path, sandbox)
+    required = {"type": "string", "label": "EMEA high intent", "required": True, "definition": None}
+    sandbox.set_types({"data": [{"type": "prospect", "meta": {"validations": {"custom4": required}}}]})
+    removed = profile_at(tmp_path, sandbox.api_base, segments=[("seg-trial", 5)])
+
+    finished, _ = run_export(removed, sb=sandbox)
+
+    assert finished.exit_code == 1, finished.message
+    cleared = finished.report["cleared"]
+    assert (cleared["fields"], cleared["failed"]) == (0, 4)
+    assert [failure["status"] for failure in cleared["failures"]] == [422] * 4
+    assert [value(sandbox, i, "custom4") for i in range(1, 5)] == ["realized"] * 4
+
+    sandbox.set_types({"data": [{"type": "prospect", "meta": {"validations": {}}}]})
+    again, _ = run_export(removed, sb=sandbox)  # kept in the state: tried again
+    assert again.exit_code == 0 and again.report["cleared"]["fields"] == 4
+    assert [value(sandbox, i, "custom4") for i in range(1, 5)] == [None] * 4
