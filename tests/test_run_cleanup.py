@@ -4,7 +4,9 @@ false, the dry run's list, the headless line and the face's read-only preview.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,12 @@ from typing import Any
 from test_run_support import cli_env, read_report, record, run_cli, run_export, token_for, write_records
 
 from outreach_tui.export.cleanup import pending_cleanup
+from outreach_tui.export.connect import connector
 from outreach_tui.export.events import CleanupAnnounced
+from outreach_tui.export.runner import ExportRunner, RunOptions
 from outreach_tui.export.state import StateStore
+from outreach_tui.outreach.credentials import StaticTokenSource
+from outreach_tui.outreach.retry import RetryPolicy
 from outreach_tui.profile import load_profile
 from outreach_tui.sandbox import Sandbox
 
@@ -193,3 +199,22 @@ def test_a_clear_outreach_refuses_stays_in_the_state_and_fails_the_run(tmp_path:
     again, _ = run_export(removed, sb=sandbox)  # kept in the state: tried again
     assert again.exit_code == 0 and again.report["cleared"]["fields"] == 4
     assert [value(sandbox, i, "custom4") for i in range(1, 5)] == [None] * 4
+
+
+def test_outreach_unreachable_while_clearing_exits_4_and_keeps_the_fields_to_clear(
+        tmp_path: Path, sandbox: Sandbox) -> None:
+    first_run(tmp_path, sandbox)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}/api/v2"
+    removed = load_profile(profile_at(tmp_path, nowhere, segments=[("seg-trial", 5)]))
+    runner = ExportRunner(removed, RunOptions(state_path=tmp_path / "state.sqlite3"),
+                          connect=connector(removed, tokens=StaticTokenSource("token"),
+                                            retry=RetryPolicy(max_attempts=2, base_delay=0.01)))
+
+    finished = asyncio.run(runner.run())
+
+    assert finished.exit_code == 4, finished.message
+    assert finished.report["cleared"]["fields"] == 0
+    preview = pending_cleanup(removed, tmp_path / "state.sqlite3")
+    assert [(item.field, item.prospects) for item in preview.fields] == [("custom4", 4)]

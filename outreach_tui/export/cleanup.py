@@ -203,7 +203,12 @@ class Clearer:
                 state.forget_fields(prospect_id, others)
             if clear:
                 work.append((prospect_id, clear))
-        await asyncio.gather(*(self._clear_one(prospect_id, names) for prospect_id, names in work))
+        # every clear ends before a stop (unreachable, signed out) is raised: none is left running
+        outcomes = await asyncio.gather(*(self._clear_one(prospect_id, names) for prospect_id, names in work),
+                                        return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _clear_one(self, prospect_id: int, names: list[str]) -> None:
         async with self._slots:
