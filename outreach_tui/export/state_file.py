@@ -35,6 +35,11 @@ def refuse_if_not_ours(path: Path, error: type[Exception]) -> None:
         with contextlib.closing(sqlite3.connect(read_only_uri(path), uri=True)) as db:
             tables = {row[0] for row in db.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+            # every page read once (about 0.4 s for a million prospects): damage found now, not mid-run
+            damage = [] if tables and not tables >= _OUR_TABLES else [
+                row[0] for row in db.execute("PRAGMA quick_check(1)") if row[0] != "ok"]
+        if damage:
+            raise sqlite3.DatabaseError(damage[0])
     except sqlite3.Error as exc:
         raise error(f"{path}: the export state is damaged ({exc}); it was left untouched. {fresh} "
                     "(a fresh state sends every value once more).") from None
