@@ -177,6 +177,8 @@ def test_headless_run_says_what_it_clears_before_it_starts(tmp_path: Path, sandb
 
     assert done.returncode == 0, done.stderr
     assert "clearing custom4 on 4 prospects: segment seg-emea left the profile" in done.stderr.splitlines()
+    assert ("cleanup: 4 fields cleared on 4 prospects, 0 left as changed in Outreach since, 0 failed "
+            "(tried again next run)") in done.stderr.splitlines()
     assert read_report(report)["cleared"]["fields"] == 4
     assert [value(sandbox, i, "custom4") for i in range(1, 5)] == [None] * 4
 

@@ -117,6 +117,11 @@ class _Console:
             where = f": {finished.report_path}" if finished.report_path else " (--report FILE.json)"
             # capped()'s wording; the failures arrive one at a time, so only their number is kept
             self._print(f"… and {hidden:,} more failures; the report lists them{where}")
+        cleared = finished.report.get("cleared") or {}
+        if not self.quiet and (cleared.get("fields") or cleared.get("skipped") or cleared.get("failed")):
+            self._print(f"cleanup: {cleared['fields']:,} fields cleared on {cleared['prospects']:,} prospects, "
+                        f"{cleared['skipped']:,} left as changed in Outreach since, {cleared['failed']:,} failed "
+                        "(tried again next run)")
         lines = finished.message.splitlines()
         problem, summary = lines[:-1], lines[-1:]
         for line in problem:  # the reason a run stopped is shown even with --quiet
