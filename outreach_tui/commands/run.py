@@ -21,7 +21,8 @@ from typing import TextIO
 import orjson
 
 from outreach_tui.export.control import EXIT_USAGE, RunOptions
-from outreach_tui.export.events import Event, Finished, Progress, ProspectFailed, Resumed, Throttled
+from outreach_tui.export.events import CleanupAnnounced, Event, Finished, Progress, ProspectFailed, Resumed, Throttled
+from outreach_tui.export.files import file_clash
 from outreach_tui.export.runner import ExportRunner
 from outreach_tui.profile import ProfileError, load_profile
 
@@ -85,10 +86,10 @@ class _Console:
             return
         if isinstance(event, ProspectFailed):
             self._failures_shown += 1
-            if self._failures_shown <= FAILURES_SHOWN:
+            if self._failures_shown <= FAILURES_SHOWN:  # the rest is counted, then summed up by finish()
                 self._print(event.diagnostic.summary())
-            elif self._failures_shown == FAILURES_SHOWN + 1:
-                self._print("... more failures: see the report (--report FILE.json)")
+        elif isinstance(event, CleanupAnnounced):
+            self._print(event.text)
         elif isinstance(event, Throttled):
             until = time.strftime("%H:%M:%S", time.localtime(event.until))
             self._print(f"throttled until {until}: {event.reason}")
@@ -111,6 +112,16 @@ class _Console:
         if self._line_shown:
             self.err.write("\n")
             self._line_shown = False
+        hidden = self._failures_shown - FAILURES_SHOWN
+        if hidden > 0 and not self.quiet:
+            where = f": {finished.report_path}" if finished.report_path else " (--report FILE.json)"
+            # capped()'s wording; the failures arrive one at a time, so only their number is kept
+            self._print(f"… and {hidden:,} more failures; the report lists them{where}")
+        cleared = finished.report.get("cleared") or {}
+        if not self.quiet and (cleared.get("fields") or cleared.get("skipped") or cleared.get("failed")):
+            self._print(f"cleanup: {cleared['fields']:,} fields cleared on {cleared['prospects']:,} prospects, "
+                        f"{cleared['skipped']:,} left as changed in Outreach since, {cleared['failed']:,} failed "
+                        "(tried again next run)")
         lines = finished.message.splitlines()
         problem, summary = lines[:-1], lines[-1:]
         for line in problem:  # the reason a run stopped is shown even with --quiet
@@ -143,6 +154,10 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"outreach-tui: {exc}\n")
         return EXIT_USAGE
     options = options_from_args(args)
+    clash = file_clash(profile, options)
+    if clash is not None:
+        sys.stderr.write(f"outreach-tui: {clash}\n")
+        return EXIT_USAGE
     console = _Console(as_json=bool(args.json), quiet=bool(args.quiet))
     # Everything imported so far lives as long as the process: keep the garbage collector from rescanning
     # it on every collection during a multi-million-record run.

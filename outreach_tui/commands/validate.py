@@ -14,7 +14,7 @@ import orjson
 from outreach_tui.exit_codes import ExitCode
 from outreach_tui.export.plan import Planner
 from outreach_tui.export.tally import LIST_CAP
-from outreach_tui.profile import Profile, ProfileError, load_profile
+from outreach_tui.profile import Profile, ProfileError, capped, load_profile
 from outreach_tui.xdm.records import InputError, detect_format, read_records
 
 SHOWN = 10  # problems listed per kind on the terminal; the JSON output has up to the planner's limit
@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     _print_summary(args.profile, result)
+    records = result["records"]
+    if records["read"] and records["malformed"] == records["read"]:
+        print(f"input: {result['input']}: every record is malformed ({records['read']:,}): is it the right file, "
+              "in the right format?", file=sys.stderr)
+        return ExitCode.USAGE
     return ExitCode.SOME_FAILED if result["prospects"]["would_fail"] else ExitCode.OK
 
 
@@ -78,6 +83,15 @@ def check_input(profile: Profile, input_path: Path | None) -> dict[str, Any]:
         }
 
 
+def _listed(lines: list[str], total: int) -> list[str]:
+    """At most SHOWN lines, then "… and N more" (``capped()``), N counting past the JSON list's own cap."""
+    rest = " (outreach-tui validate --json lists up to 1,000)"
+    shown = capped(lines, SHOWN, rest=rest)
+    if total > len(lines) >= SHOWN:  # the list itself was cut at LIST_CAP
+        shown[SHOWN:] = [f"… and {total - SHOWN:,} more{rest}"]
+    return ["  " + line if line.startswith("…") else line for line in shown]
+
+
 def _print_summary(profile_path: Path, result: dict[str, Any]) -> None:
     records, prospects = result["records"], result["prospects"]
     lines = [
@@ -86,11 +100,11 @@ def _print_summary(profile_path: Path, result: dict[str, Any]) -> None:
         f"{records['excluded']:,} excluded, {records['malformed']:,} malformed",
         f"{prospects['targeted']:,} prospects targeted; {prospects['would_fail']:,} would fail before sending",
     ]
-    for item in result["exclusions"][:SHOWN]:
-        lines.append(f"  line {item['line']}: excluded ({item['reason']}): {item['detail']}")
-    for item in result["malformed"][:SHOWN]:
-        lines.append(f"  line {item['line']}: malformed: {item['detail']}")
-    for failure in result["failures"][:SHOWN]:
-        origin = f" ({failure['origin']})" if failure["origin"] else ""
-        lines.append(f"  prospect {failure['prospect_id']}: {failure['detail']}{origin}")
+    failures = result["failures"]
+    lines += _listed([f"  line {item['line']}: excluded ({item['reason']}): {item['detail']}"
+                      for item in result["exclusions"]], records["excluded"])
+    lines += _listed([f"  line {item['line']}: malformed: {item['detail']}" for item in result["malformed"]],
+                     records["malformed"])
+    lines += _listed([f"  prospect {f['prospect_id']}: {f['detail']}" + (f" ({f['origin']})" if f["origin"] else "")
+                      for f in failures], max(len(failures), prospects["would_fail"]))
     print("\n".join(lines), file=sys.stderr)

@@ -82,6 +82,17 @@ class Paused(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class CleanupAnnounced(Event):
+    """Before anything is sent: fields the profile no longer maps, cleared (or left) on the prospects this
+    destination wrote them on (``export/cleanup.py``). ``text``: the line a face shows."""
+
+    field: str
+    prospects: int
+    reason: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Finished(Event):
     counts: Counts
     exit_code: int
@@ -100,4 +111,5 @@ EVENT_NAMES: dict[type[Event], str] = {
     ProspectFailed: "prospect_failed",
     Paused: "paused",
     Finished: "finished",
+    CleanupAnnounced: "cleanup",
 }

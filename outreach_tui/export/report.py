@@ -3,7 +3,9 @@ its counts add up, words its entries, writes it atomically and sums it up in one
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +73,19 @@ def segment_rows(segments: Iterable[tuple[str, int]],
 
 
 def write_report(path: Path, report: dict[str, Any]) -> None:
-    """Write atomically: a reader never sees half a report, a crash never leaves one."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    """Write atomically: a temporary file of its own in the same directory, then one rename. A reader never
+    sees half a report, a failure leaves the previous report (and no temporary file) behind."""
+    temporary: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
         os.replace(temporary, path)
     except OSError as exc:
+        if temporary is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
         raise ReportError(f"{path}: cannot write the report ({exc.strerror or exc})") from None
 
 

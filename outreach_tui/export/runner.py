@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.alerts import AlertSender
+from outreach_tui.export.cleanup import CleanupTally, PendingCleanup, clean_up
 from outreach_tui.export.control import (
     EXIT_AUTH,
     EXIT_FAILED,
@@ -81,6 +82,8 @@ class ExportRunner:
         self._total: int | None = None
         self._sender: Sender | None = None  # the latest delivery's (--follow delivers once per window)
         self._sent_times: list[float] = []  # when requests got an answer: the rate shown in Progress
+        self.cleanup = CleanupTally(PendingCleanup((), profile.export.clear_on_unmap), options.dry_run)
+        self._cleaned_up = False
 
     # ----- control (from the faces) ----------------------------------------------------------------
 
@@ -145,6 +148,7 @@ class ExportRunner:
             if not self.options.follow:
                 self._total = planner.targeted
                 self._phase = "sending"
+            await self._clean_up_unmapped()
             await self._deliver(planner)  # after a stop: counts every prospect pending
 
     async def _plan(self, records: Records, planner: Planner, stoppable: bool) -> None:
@@ -164,6 +168,10 @@ class ExportRunner:
         except OSError as exc:
             raise RunStopped(EXIT_USAGE, f"{input_path(self.profile, self.options)}: cannot read the input "
                                          f"({exc})") from None
+        tally = self.tally
+        if tally.read and tally.malformed == tally.read and not (self.options.follow or self.cancelled):
+            raise RunStopped(EXIT_USAGE, f"{input_path(self.profile, self.options)}: every record is malformed "
+                                         f"({tally.read:,}): is it the right file, in the right format?")
 
     def _plan_chunk(self, planner: Planner, records: Iterable[Record]) -> int:
         """Plan the records (each is read, planned and freed in turn), announce new exclusions; how many."""
@@ -244,23 +252,36 @@ class ExportRunner:
     async def _open_sender(self) -> Sender | None:
         """Workers sending through the run's one connection; None in a dry run or once the run is stopping
         (the delivery loop then counts every prospect pending)."""
-        if self.options.dry_run or self._control.stopping:
+        if self.options.dry_run or self._control.stopping or self._open_connection() is None:
             return None
-        from outreach_tui.export.connect import ClientHooks, connector
         from outreach_tui.export.send import Sender
 
+        assert self._state is not None and self._connection is not None
+        self._sender = Sender(self._connection.client, self._state, self.tally, self._control,
+                              self.profile.export.concurrency, self._on_failure, self.profile.field_origin,
+                              self._sent_times)
+        return self._sender
+
+    def _open_connection(self) -> Connection | None:
+        """The run's one connection, built the first time something is to be sent; None when signing in is
+        needed (the run is then stopped)."""
         if self._connection is None:
+            from outreach_tui.export.connect import ClientHooks, connector
+
             hooks = ClientHooks(on_throttle=self._on_throttle, on_resume=self._on_resume, on_retry=self._on_retry)
             try:
                 self._connection = (self._connect or connector(self.profile))(hooks)
             except AuthRequired as exc:
                 self._control.stop_with(RunStopped(EXIT_AUTH, str(exc)))
-                return None
-        assert self._state is not None
-        self._sender = Sender(self._connection.client, self._state, self.tally, self._control,
-                              self.profile.export.concurrency, self._on_failure, self.profile.field_origin,
-                              self._sent_times)
-        return self._sender
+        return self._connection
+
+    # ----- fields the profile no longer maps (export/cleanup.py) ---------------------------------------
+
+    async def _clean_up_unmapped(self) -> None:
+        """Once per run, after planning and before the export's requests."""
+        if not self._cleaned_up and self._state is not None:
+            self._cleaned_up = True
+            await clean_up(self.profile, self._state, self.cleanup, self._control, self._emit, self._open_connection)
 
     async def _close_connection(self) -> None:
         if self._connection is not None:
@@ -330,7 +351,7 @@ class ExportRunner:
             segments=((segment.id, segment.mapping_id) for segment in self.profile.segments),
             extra={"input": str(input_path(self.profile, options)), "full_resync": options.full_resync,
                    "follow": options.follow, "state_path": str(self._state.path) if self._state else None,
-                   "message": message or None},
+                   "message": message or None, "cleared": self.cleanup.report()},
         )
         report_path = options.report_path
         if report_path is not None:
@@ -359,4 +380,4 @@ class ExportRunner:
             return self._control.fatal.exit_code
         if self.cancelled:
             return EXIT_INTERRUPTED
-        return EXIT_FAILED if counts.failed else EXIT_OK
+        return EXIT_FAILED if counts.failed or self.cleanup.failed else EXIT_OK

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.export.state_file import read_only_uri, refuse_if_not_ours
 from outreach_tui.filelock import try_lock, unlock
 from outreach_tui.locations import data_dir
 from outreach_tui.profile import Profile
@@ -54,6 +55,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     detail TEXT NOT NULL,
     field TEXT,
     failed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS field_writers (
+    field TEXT PRIMARY KEY,          -- a prospect attribute this destination writes
+    kind TEXT NOT NULL,              -- "segment" or "row": what in the profile wrote it
+    name TEXT NOT NULL               -- the segment id, or the mapping row's source path
 );
 """
 
@@ -144,11 +150,12 @@ class StateStore:
 
     @classmethod
     def open(cls, path: Path, read_only: bool = False) -> StateStore:
+        refuse_if_not_ours(path, StateError)  # before anything is written: a file that is not ours stays untouched
         try:
             if read_only:
                 if not path.exists():
                     return cls(path, None)
-                connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+                connection = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
                 return cls(path, connection)
             path.parent.mkdir(parents=True, exist_ok=True)
             lock = _lock_for_writing(path)
@@ -316,3 +323,55 @@ class StateStore:
         if self._db is None:
             return 0
         return int(self._db.execute("SELECT COUNT(*) FROM accepted").fetchone()[0])
+
+    # ----- fields the profile no longer maps (used by export/cleanup.py) ---------------------------------
+
+    def field_writers(self) -> dict[str, tuple[str, str]]:
+        """field -> (kind, name) of what in the profile wrote it, as of the last run that wrote."""
+        if self._db is None:
+            return {}
+        try:
+            return {field: (kind, name) for field, kind, name in
+                    self._db.execute("SELECT field, kind, name FROM field_writers")}
+        except sqlite3.Error:  # a read-only view of a file created by an older version
+            return {}
+
+    def record_field_writers(self, writers: dict[str, tuple[str, str]]) -> None:
+        self._writable().executemany("INSERT OR REPLACE INTO field_writers (field, kind, name) VALUES (?, ?, ?)",
+                                     [(field, kind, name) for field, (kind, name) in writers.items()])
+
+    def accepted_fields_except(self, mapped: Iterable[str]) -> dict[str, int]:
+        """Fields held in the state that are not in ``mapped``: field -> prospects holding it (one scan in
+        SQLite, nothing loaded per prospect)."""
+        if self._db is None:
+            return {}
+        keep = sorted(set(mapped))
+        marks = ",".join("?" * len(keep))
+        query = ("SELECT j.key, COUNT(*) FROM accepted, json_each(CAST(accepted.fields AS TEXT)) AS j "
+                 + (f"WHERE j.key NOT IN ({marks}) " if keep else "") + "GROUP BY j.key ORDER BY j.key")
+        return {field: int(count) for field, count in self._db.execute(query, keep)}
+
+    def accepted_holding(self, fields: Iterable[str], after: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
+        """Up to ``limit`` prospects with id > ``after`` holding any of ``fields``: (id, stored values), by id."""
+        if self._db is None:
+            return []
+        wanted = sorted(set(fields))
+        marks = ",".join("?" * len(wanted))
+        query = ("SELECT prospect_id, fields FROM accepted WHERE prospect_id > ? AND EXISTS (SELECT 1 FROM "
+                 f"json_each(CAST(accepted.fields AS TEXT)) WHERE key IN ({marks})) ORDER BY prospect_id LIMIT ?")
+        return [(prospect_id, orjson.loads(stored))
+                for prospect_id, stored in self._db.execute(query, (after, *wanted, limit))]
+
+    def forget_fields(self, prospect_id: int, fields: Iterable[str]) -> None:
+        """The state no longer holds ``fields`` for this prospect (cleared, or no longer ours to clear)."""
+        db = self._writable()
+        row = db.execute("SELECT fields FROM accepted WHERE prospect_id = ?", (prospect_id,)).fetchone()
+        if row is None:
+            return
+        stored = orjson.loads(row[0])
+        for name in fields:
+            stored.pop(name, None)
+        if stored:
+            db.execute("UPDATE accepted SET fields = ? WHERE prospect_id = ?", (_canonical(stored), prospect_id))
+        else:
+            db.execute("DELETE FROM accepted WHERE prospect_id = ?", (prospect_id,))
