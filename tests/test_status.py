@@ -387,7 +387,8 @@ def test_an_unreadable_state_exits_2_naming_the_file(tmp_path: Path, sandbox: Sa
     state.write_bytes(b"this is not a database" * 100)
     done = status(profile_path, "--offline", "--state", state)
     assert done.returncode == 2
-    assert f"State problem:   {state}: cannot read the export state" in done.stdout
+    assert f"State problem:   {state}" in done.stdout
+    assert "left untouched" in done.stdout and "--state NEW_FILE" in done.stdout
 
 
 def test_a_spent_budget_is_reported_at_once_not_waited_out(tmp_path: Path, sandbox_factory: Any) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from outreach_tui.export.cleanup import find_pending
 from outreach_tui.export.state import StateError, StateStore
 from outreach_tui.profile import Profile
 
@@ -105,11 +106,6 @@ class StateFacts:
                 "dead_letters": self.dead_letters.to_json(), "pending_cleanup": self.cleanup.to_json()}
 
 
-def mapped_targets(profile: Profile) -> set[str]:
-    """Every Outreach field the profile writes now: its attribute rows' targets and its segments' customN."""
-    return {row.target for row in profile.mapping} | {segment.target for segment in profile.segments}
-
-
 def read_state(profile: Profile, path: Path) -> StateFacts:
     clear = profile.export.clear_on_unmap
     empty = StateFacts(path, path.exists(), None, DeadLetters(0), PendingCleanup(True, {}, clear))
@@ -122,6 +118,7 @@ def read_state(profile: Profile, path: Path) -> StateFacts:
     try:
         runs = store.runs()
         dead_ids = store.dead_letters
+        pending = find_pending(profile, store)
     except sqlite3.Error as exc:
         store.close()
         return StateFacts(path, True, None, DeadLetters(0), PendingCleanup(False, {}, clear),
@@ -131,10 +128,10 @@ def read_state(profile: Profile, path: Path) -> StateFacts:
         with contextlib.closing(_connect_read_only(path)) as db:
             last = _last_run(db, runs[0]) if runs else None
             letters = DeadLetters(len(dead_ids), _first_dead_letters(db))
-            cleanup = _pending_cleanup(db, mapped_targets(profile), clear)
     except sqlite3.Error as exc:
         return StateFacts(path, True, None, DeadLetters(len(dead_ids)), PendingCleanup(False, {}, clear),
                           problem=f"{path}: cannot read the export state ({exc})")
+    cleanup = PendingCleanup(True, {item.field: item.prospects for item in pending.fields}, clear)
     return StateFacts(path, True, last, letters, cleanup)
 
 
@@ -169,21 +166,3 @@ def _first_dead_letters(db: sqlite3.Connection) -> list[DeadLetter]:
             for pid, status, error_id, detail, field_name, failed_at in rows]
 
 
-def _pending_cleanup(db: sqlite3.Connection, mapped: set[str], clear_on_unmap: bool) -> PendingCleanup:
-    """Per field no longer mapped: how many prospects hold a non-null value this destination wrote. Counted
-    by SQLite's JSON functions, so a state of a million prospects is one pass without building objects."""
-    try:
-        rows = db.execute(
-            "SELECT written.key, COUNT(*) FROM accepted, json_each(CAST(accepted.fields AS TEXT)) AS written "
-            "WHERE written.type != 'null' GROUP BY written.key").fetchall()
-    except sqlite3.Error:
-        return PendingCleanup(False, {}, clear_on_unmap)
-    counts = {str(name): int(count) for name, count in rows if str(name) not in mapped}
-    return PendingCleanup(True, dict(sorted(counts.items(), key=_field_order)), clear_on_unmap)
-
-
-def _field_order(item: tuple[str, int]) -> tuple[int, str]:
-    """custom2 before custom10; other fields after the custom ones, by name."""
-    name = item[0]
-    number = name.removeprefix("custom")
-    return (int(number), "") if name.startswith("custom") and number.isdigit() else (1_000, name)
