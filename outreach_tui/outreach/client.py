@@ -175,6 +175,26 @@ class OutreachClient:
                 url, params = self._next_page(page), None  # links.next carries the whole query
         return found
 
+    # -- JSON:API documents (outreach/imports.py builds and reads them) --------------------------------------
+    async def send_document(self, method: str, path: str, *, scope: str, content: bytes | None = None,
+                            params: dict[str, str] | None = None) -> tuple[int | None, Any, list[ApiError]]:
+        """One logical request to ``api_base + path`` through the limiter and retry policy: (status, the
+        parsed body or None, the parsed errors). A batches action must name its prospects: one without a
+        non-empty ``actionParams[filter][id]`` would modify every prospect of the organisation, so it is
+        refused here, before anything is sent."""
+        if "/batches/" in path and not (params or {}).get("actionParams[filter][id]", "").strip(", "):
+            raise ValueError(f"refused: {path} without an id filter would modify every prospect")
+        outcome = await self._request(method, f"{self.api_base}{path}", scope=scope, content=content,
+                                      params=params)
+        response = outcome.response
+        if response is None:
+            return None, None, outcome.errors
+        try:
+            parsed = orjson.loads(response.content) if response.is_success else None
+        except orjson.JSONDecodeError:
+            return response.status_code, None, parse_errors(response.status_code, response.content, None)
+        return response.status_code, parsed, outcome.errors
+
     # -- account ------------------------------------------------------------------------------------------
     async def token_info(self) -> dict[str, Any]:
         """GET {api_base}: who is signed in, the token's scopes, the organisation (shape unconfirmed)."""
