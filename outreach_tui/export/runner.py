@@ -50,6 +50,7 @@ from outreach_tui.profile import Profile
 from outreach_tui.xdm.records import InputError, Record
 
 if TYPE_CHECKING:
+    from outreach_tui.export.bulk import BulkSender, BulkTiming
     from outreach_tui.export.connect import Connection, Connector
     from outreach_tui.export.send import Sender
 
@@ -79,7 +80,8 @@ class ExportRunner:
         self._excluded_events = 0
         self._phase = "planning"
         self._total: int | None = None
-        self._sender: Sender | None = None  # the latest delivery's (--follow delivers once per window)
+        self._sender: Sender | BulkSender | None = None  # the latest delivery's (--follow: once per window)
+        self.bulk_timing: BulkTiming | None = None  # the bulk strategy's polling (tests shorten it)
         self._sent_times: list[float] = []  # when requests got an answer: the rate shown in Progress
 
     # ----- control (from the faces) ----------------------------------------------------------------
@@ -241,7 +243,7 @@ class ExportRunner:
         except StateError as exc:
             raise RunStopped(EXIT_USAGE, str(exc)) from None
 
-    async def _open_sender(self) -> Sender | None:
+    async def _open_sender(self) -> Sender | BulkSender | None:
         """Workers sending through the run's one connection; None in a dry run or once the run is stopping
         (the delivery loop then counts every prospect pending)."""
         if self.options.dry_run or self._control.stopping:
@@ -256,10 +258,18 @@ class ExportRunner:
             except AuthRequired as exc:
                 self._control.stop_with(RunStopped(EXIT_AUTH, str(exc)))
                 return None
+        from outreach_tui.export.bulk import open_sender
+
         assert self._state is not None
-        self._sender = Sender(self._connection.client, self._state, self.tally, self._control,
-                              self.profile.export.concurrency, self._on_failure, self.profile.field_origin,
-                              self._sent_times)
+        connection, state = self._connection, self._state
+
+        def patch_sender() -> Sender:
+            return Sender(connection.client, state, self.tally, self._control, self.profile.export.concurrency,
+                          self._on_failure, self.profile.field_origin, self._sent_times)
+
+        # [export] strategy: PATCH, or imports (export/bulk.py), which settle a killed run's imports first
+        self._sender = await open_sender(self.profile, connection, state, self.tally, self._control, patch_sender,
+                                         self._emit, self._sent_times, self.bulk_timing)
         return self._sender
 
     async def _close_connection(self) -> None:
@@ -321,6 +331,7 @@ class ExportRunner:
         message = str(fatal) if fatal is not None else ""
         if fatal is None and self.cancelled:
             message = "interrupted: state saved; prospects not sent are pending, the next run sends them"
+        message = "; ".join([*filter(None, [message]), *self.tally.notes])  # e.g. bulk fell back to PATCH
         counts = self.counts()
         exit_code = self._exit_code(counts)
         self._emit(self._progress())

@@ -69,6 +69,9 @@ class Tally:
     sent: int = 0
     retried: int = 0
     rate_limited: int = 0
+    imports: int = 0  # bulk imports started (bisection's included)
+    polls: int = 0  # GET /imports/{id}
+    import_records: int = 0  # records those imports carried
     segment_ids: InitVar[Iterable[str]] = ()
 
     def __post_init__(self, segment_ids: Iterable[str]) -> None:
@@ -77,6 +80,8 @@ class Tally:
         self.malformed_lines: list[ExclusionEntry] = []
         self.failures: list[Diagnostic] = []
         self.planned_updates: list[dict[str, Any]] = []
+        self.strategy = "patch"  # how changes were sent: "patch", "bulk", or "bulk, then patch"
+        self.notes: list[str] = []  # what the report's message must say (a fallback from bulk to PATCH)
 
     def snapshot(self) -> Tally:
         """The counts now, for an event (no lists)."""
@@ -134,7 +139,10 @@ class Tally:
             "records": {"read": self.read, "planned": self.planned, "excluded": self.excluded,
                         "malformed": self.malformed},
             "prospects": prospects,
-            "requests": {"sent": self.sent, "retried": self.retried, "rate_limited": self.rate_limited},
+            "requests": {"sent": self.sent, "retried": self.retried, "rate_limited": self.rate_limited,
+                         "imports": self.imports, "polls": self.polls,
+                         "records_per_import": round(self.import_records / self.imports, 1) if self.imports else 0},
+            "strategy": self.strategy,
             "activation_rate": activation_rate(self, dry_run),
             "segments": segment_rows(segments, self.segments.totals()),
             "exclusions": [exclusion_json(entry) for entry in self.exclusions],
