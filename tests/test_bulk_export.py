@@ -220,3 +220,22 @@ def test_a_resumed_run_polls_a_journalled_import_instead_of_resending_it(tmp_pat
     assert sb.stats.imports == 2 and sb.import_job(import_id + 1)["recordIds"] == list(range(41, 101))
     with StateStore.open(tmp_path / "state.sqlite3") as state:
         assert ImportJournal(state.connection()).entries() == [] and state.accepted_count() == count
+
+
+def test_a_dry_run_reports_the_requests_and_budget_hours_of_each_strategy(tmp_path: Path, sandbox_factory) -> None:
+    count = 300
+    sb = sandbox_factory(prospects=count)
+    profile = bulk_profile(tmp_path, sb.api_base, export={"strategy": "auto", "bulk_max_records": 50})
+    write_records(tmp_path / "in.jsonl", standard_records(count))
+    token = str(sb.issue_token(scopes=IMPORT_SCOPES)["access_token"])
+    loaded = load_profile(profile)
+    runner = ExportRunner(loaded, RunOptions(state_path=tmp_path / "s.sqlite3", dry_run=True),
+                          connect=connector(loaded, tokens=StaticTokenSource(token)))
+
+    finished = asyncio.run(runner.run())
+
+    assert finished.exit_code == 0 and sb.stats.count(*UPSERT, 200) == 0
+    strategies = finished.report["strategies"]
+    assert strategies["patch"] == {"requests": count, "budget_hours": 0.03}
+    # 6 imports of 50, one poll each, 60 sampled prospects read back in one GET
+    assert strategies["bulk"] == {"imports": 6, "requests": 13, "budget_hours": 0.001}

@@ -33,9 +33,9 @@ from outreach_tui.export.events import Event, StrategyChosen
 from outreach_tui.export.send import RATE_WINDOW, Sender, Work
 from outreach_tui.export.state import StateStore
 from outreach_tui.export.tally import Tally
-from outreach_tui.outreach.client import OutreachClient, OutreachUnreachable
+from outreach_tui.outreach.client import IDS_PER_QUERY, OutreachClient, OutreachUnreachable
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing
-from outreach_tui.outreach.imports import MAX_IMPORT_BYTES, body_size, encode_record
+from outreach_tui.outreach.imports import MAX_IMPORT_BYTES, body_size, encode_record, imports_needed
 from outreach_tui.profile_checks import IMPORT_SCOPES, covers
 
 if TYPE_CHECKING:
@@ -212,6 +212,16 @@ def _rate(sent_times: list[float]) -> float:
     now = time.monotonic()
     sent_times[:] = [t for t in sent_times if now - t <= RATE_WINDOW]
     return round(len(sent_times) / RATE_WINDOW, 1)
+
+
+def strategy_estimates(planned: int, planned_bytes: int, profile: Profile) -> dict[str, dict[str, float]]:
+    """For a dry run's planned changes: the requests each strategy would use and the hours of the hourly
+    budget that means (the bulk figure counts one poll per import and the batched read-backs)."""
+    budget = profile.export.budget_per_hour
+    imports = imports_needed(planned, planned_bytes, profile.export.bulk_max_records)
+    bulk = 2 * imports + -(-imports * SAMPLE_PER_IMPORT // IDS_PER_QUERY)
+    return {"patch": {"requests": planned, "budget_hours": round(planned / budget, 3)},
+            "bulk": {"imports": imports, "requests": bulk, "budget_hours": round(bulk / budget, 3)}}
 
 
 @dataclass(frozen=True, slots=True)

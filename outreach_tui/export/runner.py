@@ -341,7 +341,7 @@ class ExportRunner:
             segments=((segment.id, segment.mapping_id) for segment in self.profile.segments),
             extra={"input": str(input_path(self.profile, options)), "full_resync": options.full_resync,
                    "follow": options.follow, "state_path": str(self._state.path) if self._state else None,
-                   "message": message or None},
+                   "message": message or None, **self._estimates()},
         )
         report_path = options.report_path
         if report_path is not None:
@@ -364,6 +364,14 @@ class ExportRunner:
         await self._alerts.aclose()
         self._emit(finished)
         return finished
+
+    def _estimates(self) -> dict[str, Any]:
+        """A dry run's report: the requests and budget hours each strategy would use (export/bulk.py)."""
+        if not self.options.dry_run:
+            return {}
+        from outreach_tui.export.bulk import strategy_estimates
+
+        return {"strategies": strategy_estimates(self.tally.dry_run_planned, self.tally.planned_bytes, self.profile)}
 
     def _exit_code(self, counts: Tally) -> int:
         if self._control.fatal is not None:

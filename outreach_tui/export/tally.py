@@ -20,6 +20,7 @@ from outreach_tui.export.report import (
     failure_json,
     segment_rows,
 )
+from outreach_tui.outreach.imports import encode_record
 from outreach_tui.profile import STATUSES
 
 LIST_CAP = 1000  # entries kept in each list (exclusions, malformed lines, failures); the totals stay exact
@@ -82,6 +83,7 @@ class Tally:
         self.planned_updates: list[dict[str, Any]] = []
         self.strategy = "patch"  # how changes were sent: "patch", "bulk", or "bulk, then patch"
         self.notes: list[str] = []  # what the report's message must say (a fallback from bulk to PATCH)
+        self.planned_bytes = 0  # a dry run: the encoded import records of the planned updates
 
     def snapshot(self) -> Tally:
         """The counts now, for an event (no lists)."""
@@ -113,6 +115,7 @@ class Tally:
     def add_planned_update(self, prospect_id: int, attributes: dict[str, Any]) -> None:
         """A prospect a dry run would send; the first few PATCH bodies are kept as a sample."""
         self.dry_run_planned += 1
+        self.planned_bytes += len(encode_record(prospect_id, attributes))  # what the bulk strategy would send
         if len(self.planned_updates) < PLANNED_SAMPLE:
             from outreach_tui.export.plan import patch_body  # plan.py imports this module
 

@@ -64,6 +64,15 @@ def body_size(record_sizes: int, records: int, dupe_method: str = DUPE_METHOD, f
     return len(head) + len(tail) + record_sizes + max(records - 1, 0)
 
 
+def imports_needed(records: int, record_bytes: int, max_records: int, max_bytes: int = MAX_IMPORT_BYTES) -> int:
+    """About how many imports carry ``records`` records of ``record_bytes`` encoded bytes in all (a lower bound:
+    chunks are packed whole records at a time)."""
+    if records <= 0:
+        return 0
+    room = max_bytes - body_size(0, 0)
+    return max(-(-(record_bytes + records) // room), -(-records // max_records))
+
+
 def import_body(records: Sequence[bytes], dupe_method: str = DUPE_METHOD, file_name: str = FILE_NAME) -> bytes:
     head, tail = _envelope(dupe_method, file_name)
     return head + b",".join(records) + tail
