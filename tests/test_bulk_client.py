@@ -115,4 +115,7 @@ def test_no_module_outside_the_sandbox_names_a_batches_endpoint() -> None:
                  and re.search(r"batches/actions|prospectsBulkModify", path.read_text(encoding="utf-8"))]
     assert offenders == ["outreach/imports.py"]  # its docstring, explaining why there is no such call
     client_source = (package / "outreach" / "client.py").read_text(encoding="utf-8")
-    assert '"/batches/" in path' in client_source
+    # every request goes _request -> _attempt -> _send -> the pool, and _request holds the guard
+    assert '"/batches/" in url' in client_source
+    for call in ("self._http.request(", "await self._send(", "await self._attempt("):
+        assert client_source.count(call) == 1, call

@@ -179,11 +179,7 @@ class OutreachClient:
     async def send_document(self, method: str, path: str, *, scope: str, content: bytes | None = None,
                             params: dict[str, str] | None = None) -> tuple[int | None, Any, list[ApiError]]:
         """One logical request to ``api_base + path`` through the limiter and retry policy: (status, the
-        parsed body or None, the parsed errors). A batches action must name its prospects: one without a
-        non-empty ``actionParams[filter][id]`` would modify every prospect of the organisation, so it is
-        refused here, before anything is sent."""
-        if "/batches/" in path and not (params or {}).get("actionParams[filter][id]", "").strip(", "):
-            raise ValueError(f"refused: {path} without an id filter would modify every prospect")
+        parsed body or None, the parsed errors)."""
         outcome = await self._request(method, f"{self.api_base}{path}", scope=scope, content=content,
                                       params=params)
         response = outcome.response
@@ -219,6 +215,10 @@ class OutreachClient:
 
         Every attempt passes the limiter. Raises AuthRequired (401 after one refresh), ScopeMissing (403
         unauthorizedOauthScope) and OutreachUnreachable (no answer at all on any attempt)."""
+        if "/batches/" in url and not (params or {}).get("actionParams[filter][id]", "").strip(", "):
+            # a batches action without an id filter modifies EVERY prospect of the organisation: no request
+            # of this client may ever be one (every request passes here)
+            raise ValueError(f"refused: {without_query(url)} without an id filter would modify every prospect")
         if origin(url) != self._origin:  # the bearer token goes to the configured server only
             refused = ApiError("foreignHost", "Refused", "a request to another host than api_base", None)
             raise OutreachRequestFailed(without_query(url), None, [refused])
