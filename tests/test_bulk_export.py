@@ -239,3 +239,34 @@ def test_a_dry_run_reports_the_requests_and_budget_hours_of_each_strategy(tmp_pa
     assert strategies["patch"] == {"requests": count, "budget_hours": 0.03}
     # 6 imports of 50, one poll each, 60 sampled prospects read back in one GET
     assert strategies["bulk"] == {"imports": 6, "requests": 13, "budget_hours": 0.001}
+
+
+def test_a_cancelled_bulk_run_counts_unsettled_imports_pending_and_the_next_run_polls_them(
+        tmp_path: Path, sandbox_factory) -> None:
+    count = 200
+    sb = sandbox_factory(prospects=count, import_delay=0.5)
+    profile_path = bulk_profile(tmp_path, sb.api_base, export={"strategy": "bulk", "bulk_max_records": 50})
+    write_records(tmp_path / "in.jsonl", standard_records(count))
+    token = str(sb.issue_token(scopes=IMPORT_SCOPES)["access_token"])
+    profile = load_profile(profile_path)
+    runner = ExportRunner(profile, RunOptions(state_path=tmp_path / "state.sqlite3"),
+                          lambda event: runner.cancel() if isinstance(event, ImportsProgress) and event.in_flight >= 2
+                          else None,
+                          connect=connector(profile, tokens=StaticTokenSource(token)))
+    runner.bulk_timing = FAST
+
+    finished = asyncio.run(runner.run())
+
+    counts = finished.counts
+    assert finished.exit_code == 130 and counts.activated == 0 and counts.pending == count, counts
+    with StateStore.open(tmp_path / "state.sqlite3") as state:
+        journalled = [entry.import_id for entry in ImportJournal(state.connection()).entries()]
+    assert journalled and None not in journalled and state.accepted_count() == 0
+    imports_before = sb.stats.imports
+
+    again, _ = run_bulk(profile_path, sb)
+
+    assert again.exit_code == 0 and values(sb, count) == expected_values(count)
+    carried = sum(len(sb.import_job(i)["recordIds"]) for i in range(imports_before + 1, sb.stats.imports + 1))
+    assert carried == count - 50 * len(journalled)  # the journalled imports were polled, not resent
+    assert again.counts.unchanged == 50 * len(journalled) and again.counts.activated == carried
