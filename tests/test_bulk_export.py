@@ -270,3 +270,21 @@ def test_a_cancelled_bulk_run_counts_unsettled_imports_pending_and_the_next_run_
     carried = sum(len(sb.import_job(i)["recordIds"]) for i in range(imports_before + 1, sb.stats.imports + 1))
     assert carried == count - 50 * len(journalled)  # the journalled imports were polled, not resent
     assert again.counts.unchanged == 50 * len(journalled) and again.counts.activated == carried
+
+
+def test_a_patch_run_after_a_killed_bulk_run_without_the_import_scopes_sends_everything_by_patch(
+        tmp_path: Path, sandbox_factory) -> None:
+    count = 60
+    sb = sandbox_factory(prospects=count, import_delay=0.02)
+    profile = bulk_profile(tmp_path, sb.api_base, export={"strategy": "patch"}, import_scopes=False)
+    write_records(tmp_path / "in.jsonl", standard_records(count))
+    with StateStore.open(tmp_path / "state.sqlite3") as state:  # what a killed bulk run left behind
+        journal = ImportJournal(state.connection())
+        journal.accepted(journal.add([(1, {"title": "stale"})]), 7)
+
+    finished, _ = run_bulk(profile, sb, scopes=IMPORT_SCOPES[:2])
+
+    assert finished.exit_code == 0 and finished.counts.activated == count, finished.message
+    assert values(sb, count) == expected_values(count) and sb.stats.patch_count == count
+    with StateStore.open(tmp_path / "state.sqlite3") as state:
+        assert ImportJournal(state.connection()).entries() == []

@@ -128,7 +128,7 @@ class Settler:
             async with slots:
                 try:
                     status = await self._wait(ImportStatus(import_id, "pending", None, None, None), len(works))
-                except ImportRequestFailed:
+                except (ImportRequestFailed, ScopeMissing):  # e.g. gone, or now signed in without imports.read
                     status = ImportStatus(import_id, "unknown", None, None, "cannot be read")
                 if status.clean:
                     await self._accept_later(works, chunk_id, counted=False)
