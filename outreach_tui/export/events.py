@@ -93,6 +93,25 @@ class CleanupAnnounced(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class StrategyChosen(Event):
+    """How changes are sent from now on: "bulk" (imports) or "patch", and why (a fallback says so here)."""
+
+    strategy: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportsProgress(Event):
+    """The bulk strategy's imports: started and not yet settled, their records, and those settled so far."""
+
+    in_flight: int
+    records_in_flight: int
+    finished: int  # imports settled (bisection's smaller imports included)
+    records_finished: int
+    polls: int
+
+
+@dataclass(frozen=True, slots=True)
 class Finished(Event):
     counts: Counts
     exit_code: int
@@ -110,6 +129,8 @@ EVENT_NAMES: dict[type[Event], str] = {
     Excluded: "excluded",
     ProspectFailed: "prospect_failed",
     Paused: "paused",
+    StrategyChosen: "strategy_chosen",
+    ImportsProgress: "imports_progress",
     Finished: "finished",
     CleanupAnnounced: "cleanup",
 }

@@ -51,6 +51,7 @@ from outreach_tui.profile import Profile
 from outreach_tui.xdm.records import InputError, Record
 
 if TYPE_CHECKING:
+    from outreach_tui.export.bulk import BulkSender, BulkTiming
     from outreach_tui.export.connect import Connection, Connector
     from outreach_tui.export.send import Sender
 
@@ -80,7 +81,8 @@ class ExportRunner:
         self._excluded_events = 0
         self._phase = "planning"
         self._total: int | None = None
-        self._sender: Sender | None = None  # the latest delivery's (--follow delivers once per window)
+        self._sender: Sender | BulkSender | None = None  # the latest delivery's (--follow: once per window)
+        self.bulk_timing: BulkTiming | None = None  # the bulk strategy's polling (tests shorten it)
         self._sent_times: list[float] = []  # when requests got an answer: the rate shown in Progress
         self.cleanup = CleanupTally(PendingCleanup((), profile.export.clear_on_unmap), options.dry_run)
         self._cleaned_up = False
@@ -249,17 +251,24 @@ class ExportRunner:
         except StateError as exc:
             raise RunStopped(EXIT_USAGE, str(exc)) from None
 
-    async def _open_sender(self) -> Sender | None:
+    async def _open_sender(self) -> Sender | BulkSender | None:
         """Workers sending through the run's one connection; None in a dry run or once the run is stopping
         (the delivery loop then counts every prospect pending)."""
         if self.options.dry_run or self._control.stopping or self._open_connection() is None:
             return None
+        from outreach_tui.export.bulk import open_sender
         from outreach_tui.export.send import Sender
 
         assert self._state is not None and self._connection is not None
-        self._sender = Sender(self._connection.client, self._state, self.tally, self._control,
-                              self.profile.export.concurrency, self._on_failure, self.profile.field_origin,
-                              self._sent_times)
+        connection, state = self._connection, self._state
+
+        def patch_sender() -> Sender:
+            return Sender(connection.client, state, self.tally, self._control, self.profile.export.concurrency,
+                          self._on_failure, self.profile.field_origin, self._sent_times)
+
+        # [export] strategy: PATCH, or imports (export/bulk.py), which settle a killed run's imports first
+        self._sender = await open_sender(self.profile, connection, state, self.tally, self._control, patch_sender,
+                                         self._emit, self._sent_times, self.bulk_timing)
         return self._sender
 
     def _open_connection(self) -> Connection | None:
@@ -342,6 +351,7 @@ class ExportRunner:
         message = str(fatal) if fatal is not None else ""
         if fatal is None and self.cancelled:
             message = "interrupted: state saved; prospects not sent are pending, the next run sends them"
+        message = "; ".join([*filter(None, [message]), *self.tally.notes])  # e.g. bulk fell back to PATCH
         counts = self.counts()
         exit_code = self._exit_code(counts)
         self._emit(self._progress())
@@ -351,7 +361,7 @@ class ExportRunner:
             segments=((segment.id, segment.mapping_id) for segment in self.profile.segments),
             extra={"input": str(input_path(self.profile, options)), "full_resync": options.full_resync,
                    "follow": options.follow, "state_path": str(self._state.path) if self._state else None,
-                   "message": message or None, "cleared": self.cleanup.report()},
+                   "message": message or None, "cleared": self.cleanup.report(), **self._estimates()},
         )
         report_path = options.report_path
         if report_path is not None:
@@ -374,6 +384,14 @@ class ExportRunner:
         await self._alerts.aclose()
         self._emit(finished)
         return finished
+
+    def _estimates(self) -> dict[str, Any]:
+        """A dry run's report: the requests and budget hours each strategy would use (export/bulk.py)."""
+        if not self.options.dry_run:
+            return {}
+        from outreach_tui.export.bulk import strategy_estimates
+
+        return {"strategies": strategy_estimates(self.tally.dry_run_planned, self.tally.planned_bytes, self.profile)}
 
     def _exit_code(self, counts: Tally) -> int:
         if self._control.fatal is not None:

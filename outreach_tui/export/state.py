@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -283,6 +283,36 @@ class StateStore:
             "accepted_at = excluded.accepted_at",
             (prospect_id, fields, self.run_id, now),
         )
+
+    # ----- bulk imports (export/bulk_journal.py keeps its journal table in this file) -------------------
+
+    def connection(self) -> sqlite3.Connection:
+        """The writable connection, for the import journal's own table (one file, one transaction)."""
+        return self._writable()
+
+    def record_accepted_many(self, sent: list[tuple[int, dict[str, Any]]],
+                             also: Callable[[sqlite3.Connection], None] | None = None) -> None:
+        """Outreach applied a finished import: merge each prospect's sent values into its stored ones and clear
+        its dead letter, with ``also`` (the journal forgetting the import) in the same transaction."""
+        db = self._writable()
+        now = _now()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            stored = self.last_accepted(prospect_id for prospect_id, _ in sent)
+            db.executemany(
+                "INSERT INTO accepted (prospect_id, fields, run_id, accepted_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(prospect_id) DO UPDATE SET fields = excluded.fields, run_id = excluded.run_id, "
+                "accepted_at = excluded.accepted_at",
+                [(pid, _canonical({**stored.get(pid, {}), **values}), self.run_id, now) for pid, values in sent])
+            dead = [(pid,) for pid, _ in sent if pid in self._dead]
+            db.executemany("DELETE FROM dead_letters WHERE prospect_id = ?", dead)
+            if also is not None:
+                also(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._dead.difference_update(pid for (pid,) in dead)
 
     def record_failed(self, diagnostic: Diagnostic) -> None:
         """Put the prospect on the dead-letter list: the next run sends its full planned values."""

@@ -20,6 +20,7 @@ from outreach_tui.export.report import (
     failure_json,
     segment_rows,
 )
+from outreach_tui.outreach.imports import encode_record
 from outreach_tui.profile import STATUSES
 
 LIST_CAP = 1000  # entries kept in each list (exclusions, malformed lines, failures); the totals stay exact
@@ -69,6 +70,9 @@ class Tally:
     sent: int = 0
     retried: int = 0
     rate_limited: int = 0
+    imports: int = 0  # bulk imports started (bisection's included)
+    polls: int = 0  # GET /imports/{id}
+    import_records: int = 0  # records those imports carried
     segment_ids: InitVar[Iterable[str]] = ()
 
     def __post_init__(self, segment_ids: Iterable[str]) -> None:
@@ -77,6 +81,9 @@ class Tally:
         self.malformed_lines: list[ExclusionEntry] = []
         self.failures: list[Diagnostic] = []
         self.planned_updates: list[dict[str, Any]] = []
+        self.strategy = "patch"  # how changes were sent: "patch", "bulk", or "bulk, then patch"
+        self.notes: list[str] = []  # what the report's message must say (a fallback from bulk to PATCH)
+        self.planned_bytes = 0  # a dry run: the encoded import records of the planned updates
 
     def snapshot(self) -> Tally:
         """The counts now, for an event (no lists)."""
@@ -108,6 +115,7 @@ class Tally:
     def add_planned_update(self, prospect_id: int, attributes: dict[str, Any]) -> None:
         """A prospect a dry run would send; the first few PATCH bodies are kept as a sample."""
         self.dry_run_planned += 1
+        self.planned_bytes += len(encode_record(prospect_id, attributes))  # what the bulk strategy would send
         if len(self.planned_updates) < PLANNED_SAMPLE:
             from outreach_tui.export.plan import patch_body  # plan.py imports this module
 
@@ -134,7 +142,10 @@ class Tally:
             "records": {"read": self.read, "planned": self.planned, "excluded": self.excluded,
                         "malformed": self.malformed},
             "prospects": prospects,
-            "requests": {"sent": self.sent, "retried": self.retried, "rate_limited": self.rate_limited},
+            "requests": {"sent": self.sent, "retried": self.retried, "rate_limited": self.rate_limited,
+                         "imports": self.imports, "polls": self.polls,
+                         "records_per_import": round(self.import_records / self.imports, 1) if self.imports else 0},
+            "strategy": self.strategy,
             "activation_rate": activation_rate(self, dry_run),
             "segments": segment_rows(segments, self.segments.totals()),
             "exclusions": [exclusion_json(entry) for entry in self.exclusions],

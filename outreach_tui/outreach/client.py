@@ -175,6 +175,22 @@ class OutreachClient:
                 url, params = self._next_page(page), None  # links.next carries the whole query
         return found
 
+    # -- JSON:API documents (outreach/imports.py builds and reads them) --------------------------------------
+    async def send_document(self, method: str, path: str, *, scope: str, content: bytes | None = None,
+                            params: dict[str, str] | None = None) -> tuple[int | None, Any, list[ApiError]]:
+        """One logical request to ``api_base + path`` through the limiter and retry policy: (status, the
+        parsed body or None, the parsed errors)."""
+        outcome = await self._request(method, f"{self.api_base}{path}", scope=scope, content=content,
+                                      params=params)
+        response = outcome.response
+        if response is None:
+            return None, None, outcome.errors
+        try:
+            parsed = orjson.loads(response.content) if response.is_success else None
+        except orjson.JSONDecodeError:
+            return response.status_code, None, parse_errors(response.status_code, response.content, None)
+        return response.status_code, parsed, outcome.errors
+
     # -- account ------------------------------------------------------------------------------------------
     async def custom_field_types(self) -> dict[str, dict[str, Any]]:
         """GET /types as ``{"custom4": {"type": "string", "label": "Segment 4", ...}}``."""
@@ -195,6 +211,10 @@ class OutreachClient:
 
         Every attempt passes the limiter. Raises AuthRequired (401 after one refresh), ScopeMissing (403
         unauthorizedOauthScope) and OutreachUnreachable (no answer at all on any attempt)."""
+        if "/batches/" in url and not (params or {}).get("actionParams[filter][id]", "").strip(", "):
+            # a batches action without an id filter modifies EVERY prospect of the organisation: no request
+            # of this client may ever be one (every request passes here)
+            raise ValueError(f"refused: {without_query(url)} without an id filter would modify every prospect")
         if origin(url) != self._origin:  # the bearer token goes to the configured server only
             refused = ApiError("foreignHost", "Refused", "a request to another host than api_base", None)
             raise OutreachRequestFailed(without_query(url), None, [refused])
