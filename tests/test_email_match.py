@@ -9,13 +9,13 @@ import tempfile
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_run_support import record, run_export, write_profile, write_records
 
-from outreach_tui.export.email_match import URL_BUDGET, EmailMatcher, batches
+from outreach_tui.export.email_match import URL_BUDGET, EmailMatcher, batches, encoded_size
+from outreach_tui.export.events import Excluded, Progress
 from outreach_tui.export.plan import PlannedProspect, Planner
 from outreach_tui.export.state import StateStore
 from outreach_tui.profile import load_profile
@@ -35,10 +35,6 @@ def by_email(email: str, first: str, **extra: Any) -> dict[str, Any]:
     return {"identityMap": {"Email": [{"id": email}]}, "person": {"name": {"firstName": first}}, **extra}
 
 
-def encoded(email: str) -> int:
-    return len(quote(email, safe="")) + 3  # with its comma
-
-
 def lookups_sent(sb: Sandbox) -> int:
     return sb.stats.count("GET", LIST_ROUTE)
 
@@ -55,10 +51,14 @@ def test_profiles_with_only_emails_activate_their_prospects_and_a_rerun_costs_no
     write_records(tmp_path / "in.jsonl", rows)
     profile = email_profile(tmp_path, sandbox.api_base)
 
-    finished, _ = run_export(profile, sb=sandbox)
+    finished, events = run_export(profile, sb=sandbox)
 
     report = finished.report
     assert finished.exit_code == 0, finished.message
+    progress = [event for event in events if isinstance(event, Progress)][-1]
+    assert (progress.counts.lookups, progress.counts.matched_by_email) == (1, 40)  # the events count them too
+    assert sorted(event.reason for event in events if isinstance(event, Excluded)) == [
+        "ambiguous email", "invalid OutreachId", "invalid email", "no prospect with this email"]
     assert all((sandbox.prospect(i) or {}).get("firstName") == f"first-{i}" for i in range(1, 41))
     assert [(sandbox.prospect(i) or {}).get("firstName") for i in (41, 42)] == [None, None]
     assert report["records"] == {"read": 44, "planned": 40, "excluded": 4, "malformed": 0}
@@ -83,8 +83,7 @@ def test_profiles_with_only_emails_activate_their_prospects_and_a_rerun_costs_no
 
 
 def test_lookups_are_batched_one_request_per_page_of_emails(tmp_path: Path, sandbox_factory: Any) -> None:
-    # an 8 KiB request target: the lookups must stay under the limit common servers put on a request line
-    sandbox = sandbox_factory(prospects=0, max_url_bytes=8192)
+    sandbox = sandbox_factory(prospects=0)
     emails = [f"customer.number.{i}@example-company.example" for i in range(1, 1201)]
     sandbox.add_prospects({i: {"emails": [email]} for i, email in enumerate(emails[:1000], start=1)})
     write_records(tmp_path / "in.jsonl", [by_email(email, "Kim") for email in emails] + [by_email(emails[0], "Kay")])
@@ -96,13 +95,42 @@ def test_lookups_are_batched_one_request_per_page_of_emails(tmp_path: Path, sand
     pages = list(batches(emails))
     assert [email for batch in pages for email in batch] == emails
     for batch, following in pairwise(pages):  # each page is full: the next email is too many
-        assert len(batch) == 1000 or sum(map(encoded, [*batch, following[0]])) > URL_BUDGET
+        assert len(batch) == 1000 or sum(map(encoded_size, [*batch, following[0]])) > URL_BUDGET
     assert sandbox.stats.count("GET", LIST_ROUTE, 414) == 0
-    assert report["requests"]["lookups"] == sandbox.stats.count("GET", LIST_ROUTE, 200) == len(pages)
+    assert report["requests"]["lookups"] == sandbox.stats.count("GET", LIST_ROUTE, 200) == len(pages) == 4
     assert report["identities"]["matched_by_email"] == 1001 and report["prospects"]["activated"] == 1000
     assert report["exclusions_total"] == 200
     assert (sandbox.prospect(1) or {}).get("firstName") == "Kay"  # the later record wins
-    assert URL_BUDGET < 8192
+
+
+def test_a_server_with_shorter_urls_costs_one_request_more(tmp_path: Path, sandbox_factory: Any) -> None:
+    sandbox = sandbox_factory(prospects=0, max_url_bytes=8192)  # nginx's default request line buffer
+    emails = [f"customer.number.{i}@example-company.example" for i in range(1, 1201)]
+    sandbox.add_prospects({i: {"emails": [email]} for i, email in enumerate(emails, start=1)})
+    write_records(tmp_path / "in.jsonl", [by_email(email, "Kim") for email in emails])
+
+    finished, _ = run_export(email_profile(tmp_path, sandbox.api_base), sb=sandbox)
+
+    assert finished.exit_code == 0 and finished.counts.activated == 1200
+    assert sandbox.stats.count("GET", LIST_ROUTE, 414) == 1  # then every batch fits
+    assert finished.report["requests"]["lookups"] == sandbox.stats.count("GET", LIST_ROUTE, 200) == 8
+
+
+def test_a_lookup_that_fails_for_good_excludes_its_records_and_caches_nothing(
+        tmp_path: Path, sandbox_factory: Any) -> None:
+    sandbox = sandbox_factory(prospects=0, max_url_bytes=60)  # not even one email fits
+    sandbox.add_prospects({4: {"emails": ["ann@corp.example"]}})
+    write_records(tmp_path / "in.jsonl", [by_email("ann@corp.example", "Ann")])
+    profile = email_profile(tmp_path, sandbox.api_base)
+
+    failed, _ = run_export(profile, sb=sandbox)
+
+    assert failed.exit_code == 0 and failed.counts.excluded == 1
+    assert failed.report["exclusions"][0]["reason"] == "email lookup failed"
+    assert "414" in failed.report["exclusions"][0]["detail"]
+    assert failed.report["requests"]["lookups"] == 0 and sandbox.stats.count("GET", LIST_ROUTE, 414) == 1
+    again, _ = run_export(profile, sb=sandbox)
+    assert sandbox.stats.count("GET", LIST_ROUTE, 414) == 2 and again.counts.excluded == 1  # asked again
 
 
 def test_a_cached_prospect_that_answers_404_is_looked_up_again_next_run(tmp_path: Path, sandbox: Sandbox) -> None:

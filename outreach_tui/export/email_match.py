@@ -3,7 +3,7 @@ email (no valid id in the identity namespace) get their prospect from ``GET /pro
 lookups, before the diff, so a matched prospect follows exactly the path of one identified by id.
 
 - **Batches.** Each lookup asks for as many distinct emails as fit in one URL (``URL_BUDGET`` bytes of the
-  filter value: Outreach answers 414 past some length) and at most one page (``EMAIL_PAGE_SIZE``): one
+  filter value: servers answer 414 past some length) and at most one page (``EMAIL_PAGE_SIZE``): one
   request of the hourly budget per batch, through the run's one client (limiter, retries, error parser).
 - **Cache.** Every answer is kept in the state (email, lowercase -> the prospect ids holding it), so a rerun
   costs no lookups. A cached match stays until its prospect answers a PATCH with 404: the runner then drops
@@ -42,9 +42,10 @@ AMBIGUOUS = "ambiguous email"
 LOOKUP_FAILED = "email lookup failed"
 NOT_LOOKED_UP = "email not looked up"
 
-# The filter value's bytes once URL-encoded: with the path and the other parameters the request target stays
-# under 8 KiB, the smallest limit common servers and proxies put on a request line (nginx's default buffer).
-URL_BUDGET = 7_900
+# The filter value's bytes once URL-encoded, to begin with: with the path and the other parameters the request
+# target stays under 16 KiB (the sandbox's limit; Outreach's is not documented). A 414 answer halves it for
+# the rest of the run and the batch is asked again in halves, so a stricter server costs one request more.
+URL_BUDGET = 16_000
 RECHECK_AFTER = 24 * 3600.0  # seconds an answer of no prospect (or several) is trusted
 SCAN_CHUNK = 1_000  # staged records read at a time
 SIGNED_OUT_DRY_RUN = "a dry run without a sign-in only uses the emails already cached; sign in to look them up"
@@ -52,13 +53,19 @@ SIGNED_OUT_DRY_RUN = "a dry run without a sign-in only uses the emails already c
 Lookup = Callable[[list[str]], Awaitable[dict[str, list[int]]]]  # the client's prospects_with_emails
 
 
-def batches(emails: Iterable[str]) -> Iterator[list[str]]:
-    """Distinct emails in lookup batches: each fits the URL budget and one page of answers."""
+def encoded_size(email: str) -> int:
+    """What an email adds to the filter value: its URL-encoded bytes and an encoded comma."""
+    return len(quote(email, safe="")) + 3
+
+
+def batches(emails: Iterable[str], budget: Callable[[], int] = lambda: URL_BUDGET) -> Iterator[list[str]]:
+    """Distinct emails in lookup batches: each fits the URL budget (read as each batch starts) and one page
+    of answers."""
     batch: list[str] = []
     size = 0
     for email in emails:
-        cost = len(quote(email, safe="")) + 3  # and its encoded comma
-        if batch and (len(batch) >= EMAIL_PAGE_SIZE or size + cost > URL_BUDGET):
+        cost = encoded_size(email)
+        if batch and (len(batch) >= EMAIL_PAGE_SIZE or size + cost > budget()):
             yield batch
             batch, size = [], 0
         batch.append(email)
@@ -84,6 +91,7 @@ class EmailMatcher:
         self._not_looked_up = not_looked_up
         self._answers: dict[str, list[int]] = {}  # looked up in this run (a dry run keeps them only here)
         self._failed: dict[str, str] = {}  # email -> why its lookup failed
+        self.url_budget = URL_BUDGET
 
     async def match(self, planner: Planner) -> None:
         if self._lookup is not None:
@@ -93,7 +101,7 @@ class EmailMatcher:
     # ----- looking up -----------------------------------------------------------------------------------
 
     async def _look_up(self, planner: Planner) -> None:
-        for batch in batches(self._unknown_emails(planner)):
+        for batch in batches(self._unknown_emails(planner), lambda: self.url_budget):
             if self._stopping() or self._lookup is None:
                 return
             await self._ask(batch)
@@ -116,6 +124,13 @@ class EmailMatcher:
         try:
             answers = await self._lookup(batch)
         except OutreachRequestFailed as exc:
+            if exc.status == 414 and len(batch) > 1:  # the URL is too long for this server: halve, ask again
+                self.url_budget = min(self.url_budget, sum(map(encoded_size, batch)) // 2)
+                half = len(batch) // 2
+                for part in (batch[:half], batch[half:]):
+                    if not self._stopping():
+                        await self._ask(part)
+                return
             self._failed.update(dict.fromkeys(batch, str(exc)))
             return
         except (AuthUnreachable, OutreachUnreachable) as exc:
