@@ -5,6 +5,9 @@ runs. Planner-level cases (order rule, spilled and in-memory equivalence) use th
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import tempfile
 from itertools import pairwise
 from pathlib import Path
@@ -232,3 +235,18 @@ def test_spilled_and_in_memory_matching_give_the_same_plan(items: list[Any], spi
     counts = spilled[2].tally
     assert counts.read == len(items) == counts.planned + counts.excluded + counts.malformed
     assert counts.awaiting_lookup == 0
+
+
+def test_validate_offline_says_how_many_records_need_a_lookup(tmp_path: Path) -> None:
+    profile = email_profile(tmp_path, "http://127.0.0.1:9/api/v2")  # nothing listens there: nothing is asked
+    write_records(tmp_path / "in.jsonl", [record(1, "Ida"), by_email("a@x.example", "A"), by_email("A@X.example", "B"),
+                                          by_email("b@x.example", "C"), {"identityMap": {}}])
+    command = [sys.executable, "-m", "outreach_tui", "validate", str(profile), "--offline"]
+
+    done = subprocess.run([*command, "--json"], capture_output=True, text=True, timeout=120, check=False)
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["records"] == {"read": 5, "planned": 1, "excluded": 1, "malformed": 0, "awaiting_lookup": 3}
+    assert result["email_lookups"] == {"records": 3, "emails": 2, "requests": 1}
+    assert "3 records would need an email lookup (2 distinct emails: at most 1 lookup request, fewer" in done.stderr
