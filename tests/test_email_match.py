@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_run_support import record, run_export, write_profile, write_records
 
-from outreach_tui.export.email_match import URL_BUDGET, EmailMatcher, batches, encoded_size
-from outreach_tui.export.events import Excluded, Progress
+from outreach_tui.export.connect import connector
+from outreach_tui.export.email_match import RECHECK_AFTER, URL_BUDGET, EmailMatcher, batches, encoded_size
+from outreach_tui.export.events import Event, Excluded, Progress
 from outreach_tui.export.plan import PlannedProspect, Planner
+from outreach_tui.export.runner import ExportRunner, RunOptions
 from outreach_tui.export.state import StateStore
+from outreach_tui.outreach.credentials import StaticTokenSource
 from outreach_tui.profile import load_profile
 from outreach_tui.sandbox import Sandbox
 from outreach_tui.xdm.records import Record
@@ -250,3 +254,48 @@ def test_validate_offline_says_how_many_records_need_a_lookup(tmp_path: Path) ->
     assert result["records"] == {"read": 5, "planned": 1, "excluded": 1, "malformed": 0, "awaiting_lookup": 3}
     assert result["email_lookups"] == {"records": 3, "emails": 2, "requests": 1}
     assert "3 records would need an email lookup (2 distinct emails: at most 1 lookup request, fewer" in done.stderr
+
+
+def test_no_match_is_asked_again_after_a_day_and_full_resync_asks_everything(
+        tmp_path: Path, sandbox: Sandbox) -> None:
+    sandbox.add_prospects({5: {"emails": ["known@corp.example"]}})
+    profile = email_profile(tmp_path, sandbox.api_base)
+    write_records(tmp_path / "in.jsonl", [by_email("known@corp.example", "K"), by_email("later@corp.example", "L")])
+    first, _ = run_export(profile, sb=sandbox)
+    assert [e["reason"] for e in first.report["exclusions"]] == ["no prospect with this email"]
+    sandbox.add_prospects({6: {"emails": ["later@corp.example"]}})  # created in Outreach after the lookup
+
+    soon, _ = run_export(profile, sb=sandbox)  # the answer "none" is trusted for a day
+    assert soon.report["requests"]["lookups"] == 0 and soon.counts.excluded == 1
+
+    with StateStore.open(tmp_path / "state.sqlite3") as state:  # a day later
+        state.record_email_matches([("later@corp.example", [])], time.time() - RECHECK_AFTER - 1)
+    next_day, _ = run_export(profile, sb=sandbox)
+    assert next_day.report["requests"]["lookups"] == 1 and next_day.counts.activated == 1  # only 'later' asked
+    assert (sandbox.prospect(6) or {}).get("firstName") == "L"
+
+    resync, _ = run_export(profile, sb=sandbox, full_resync=True)
+    assert resync.report["requests"]["lookups"] == 1 and resync.counts.activated == 2
+
+
+def test_a_run_stopped_before_the_lookups_counts_every_record(tmp_path: Path, sandbox: Sandbox) -> None:
+    sandbox.add_prospects({5: {"emails": ["known@corp.example"]}})
+    profile_path = email_profile(tmp_path, sandbox.api_base)
+    write_records(tmp_path / "in.jsonl", [by_email("not an email", "X"), by_email("known@corp.example", "K")])
+    profile = load_profile(profile_path)
+    runner: ExportRunner
+
+    def cancel_at_the_first_exclusion(event: Event) -> None:
+        if isinstance(event, Excluded):
+            runner.cancel()
+
+    tokens = StaticTokenSource(str(sandbox.issue_token()["access_token"]))
+    runner = ExportRunner(profile, RunOptions(state_path=tmp_path / "state.sqlite3"), cancel_at_the_first_exclusion,
+                          connect=connector(profile, tokens=tokens))
+    finished = asyncio.run(runner.run())
+
+    assert finished.exit_code == 130 and lookups_sent(sandbox) == 0
+    assert finished.report["records"] == {"read": 2, "planned": 0, "excluded": 2, "malformed": 0}
+    assert finished.report["exclusions"][1] == {
+        "line": 2, "reason": "email not looked up",
+        "detail": "known@corp.example: the run stopped before this email was looked up"}
