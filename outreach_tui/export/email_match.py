@@ -20,6 +20,10 @@ lookups, before the diff, so a matched prospect follows exactly the path of one 
   after every record identified by id (their prospect is known only after the lookups): for a prospect
   targeted both ways, a value from a record matched by email wins. Records matched by email keep their input
   order among themselves, and a prospect first targeted by email comes after those targeted by id.
+- **Which email.** One per record (the planner reads it): the primary entry of the ``email_namespace``
+  identities, else the first, or the value at ``email_path``; trimmed and lowercase.
+- **Memory.** The staged records spill to disk like the prospects; the emails asked in this run stay in
+  memory (one answer each), cached emails do not.
 """
 
 from __future__ import annotations
