@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from outreach_tui.exit_codes import ExitCode
+from outreach_tui.export.email_match import batches
 from outreach_tui.export.plan import Planner
 from outreach_tui.export.tally import LIST_CAP
 from outreach_tui.profile import Profile, ProfileError, capped, load_profile
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", type=Path, help="plan this file instead of the profile's [source] path")
     parser.add_argument("--no-input", action="store_true", help="check the profile only")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.add_argument("--offline", action="store_true",
+                        help="ask Outreach nothing (validate never does): records matched by email are counted, "
+                             "not looked up")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,11 +72,15 @@ def check_input(profile: Profile, input_path: Path | None) -> dict[str, Any]:
                 would_fail += 1
                 failures.extend(d.to_json() for d in prospect.failures[: LIST_CAP - len(failures)])
         segments = tally.segments.totals()
+        emails = list(dict.fromkeys(email for _, email, _ in planner.awaiting_emails()))
         return {
             "input": str(path),
             "format": fmt,
             "records": {"read": tally.read, "planned": tally.planned, "excluded": tally.excluded,
-                        "malformed": tally.malformed},
+                        "malformed": tally.malformed, "awaiting_lookup": tally.awaiting_lookup},
+            # [identity] match = "email": records without an id, the distinct emails and the lookups they need
+            "email_lookups": {"records": tally.awaiting_lookup, "emails": len(emails),
+                              "requests": sum(1 for _ in batches(emails))},
             "prospects": {"targeted": planner.targeted, "would_fail": would_fail},
             "segments": [{"id": segment.id, "mapping_id": segment.mapping_id,
                           **{status: segments[segment.id][status] for status in ("realized", "existing", "exited")}}
@@ -100,6 +108,11 @@ def _print_summary(profile_path: Path, result: dict[str, Any]) -> None:
         f"{records['excluded']:,} excluded, {records['malformed']:,} malformed",
         f"{prospects['targeted']:,} prospects targeted; {prospects['would_fail']:,} would fail before sending",
     ]
+    lookups = result["email_lookups"]
+    if lookups["records"]:
+        requests = f"{lookups['requests']:,} lookup request" + ("s" if lookups["requests"] != 1 else "")
+        lines.append(f"{lookups['records']:,} records would need an email lookup ({lookups['emails']:,} distinct "
+                     f"emails: at most {requests}, fewer for emails already cached)")
     failures = result["failures"]
     lines += _listed([f"  line {item['line']}: excluded ({item['reason']}): {item['detail']}"
                       for item in result["exclusions"]], records["excluded"])

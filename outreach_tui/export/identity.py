@@ -35,3 +35,36 @@ def parse_id(raw: Any) -> int | None:
     if type(raw) is int and 0 < raw <= MAX_PROSPECT_ID:
         return raw
     return None
+
+
+# ----- emails (``[identity] match = "email"``) ------------------------------------------------------------
+
+MAX_EMAIL_LENGTH = 254  # what an address can hold (RFC 5321's path limit)
+
+
+def email_from_identities(entries: Any) -> str | None:
+    """The email of an identityMap namespace: the entry marked ``primary``, else the first with an id."""
+    if type(entries) is dict:
+        entries = [entries]
+    if type(entries) is not list:
+        return None
+    ids = [entry.get("id") for entry in entries if type(entry) is dict and entry.get("id") is not None]
+    primary = [entry.get("id") for entry in entries if type(entry) is dict and entry.get("primary") is True
+               and entry.get("id") is not None]
+    found = (primary or ids or [None])[0]
+    return found if found is None or type(found) is str else describe(found)
+
+
+def normalize_email(raw: Any) -> str | None:
+    """An address as it is looked up and cached: trimmed and lowercase (Outreach compares emails without
+    case). None when it cannot be one: no '@', spaces, commas (they separate the values of
+    ``filter[emails]``), control characters, or too long."""
+    if type(raw) is not str:
+        return None
+    email = raw.strip().lower()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain or len(email) > MAX_EMAIL_LENGTH:
+        return None
+    if any(char.isspace() or char == "," or ord(char) < 32 or ord(char) == 127 for char in email):
+        return None
+    return email

@@ -4,6 +4,11 @@ Records are added in input order. Each record's values are read and converted wh
 (``export/convert.py``); a value that cannot be converted is staged as a ``Failure``, so a later good value
 for the same attribute still replaces it. ``export/staging.py`` merges the values per prospect. Reading the
 prospects back turns segment statuses into their custom fields and failures into local diagnostics.
+
+With ``[identity] match = "email"``, a record without a valid id is staged under its email instead (a log in
+input order, spilled like the prospects) until ``export/email_match.py`` has looked the emails up; each
+matched record is then merged into its prospect with ``add_matched``, after every record identified by id
+(that module states the order rule).
 """
 
 from __future__ import annotations
@@ -15,14 +20,14 @@ from typing import Any, Literal
 
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.convert import ConversionError, compile_path, converter, describe, read_path
-from outreach_tui.export.identity import parse_id, prospect_ids
+from outreach_tui.export.identity import email_from_identities, normalize_email, parse_id, prospect_ids
 from outreach_tui.export.staging import SPILL_AFTER, Failure, Staged, Staging
 from outreach_tui.export.tally import Tally
 from outreach_tui.outreach import catalog
 from outreach_tui.profile import STATUSES, Profile
 from outreach_tui.xdm.records import Record
 
-Outcome = Literal["planned", "excluded", "malformed"]
+Outcome = Literal["planned", "excluded", "malformed", "awaiting"]  # awaiting: an email lookup
 _VIEW_CACHE_LIMIT = 4096  # distinct status combinations worked out once and kept
 _VALID_STATUSES = frozenset((None, *STATUSES))
 _NOT_A_MEMBER: dict[str, Any] = {"status": None}  # read-only: what a segment absent from the record reads as
@@ -76,6 +81,13 @@ class Planner:
         self._views: dict[Statuses, _SegmentView] = {}
         self._staging = Staging(spill_dir, spill_after)
         self._targeted_at_close: int | None = None
+        identity = profile.identity
+        self._match_email = identity.match == "email"
+        self._email_namespace = identity.email_identity_namespace
+        self._email_path = compile_path(identity.email_path) if identity.email_path else None
+        # records awaiting an email lookup, keyed by arrival: (line, email, *slots) each, never merged here
+        self._awaiting: Staging | None = Staging(spill_dir, spill_after) if self._match_email else None
+        self._awaited = 0
 
     @property
     def targeted(self) -> int:
@@ -90,7 +102,10 @@ class Planner:
         identity_map = data.get("identityMap")
         entries = identity_map.get(self._namespace) if type(identity_map) is dict else None
         if not entries:
-            self.tally.add_exclusion(record.line, "missing identity", f"no '{self._namespace}' identity in identityMap")
+            detail = f"no '{self._namespace}' identity in identityMap"
+            if self._match_email:
+                return self._await_email(record.line, data, "missing identity", detail)
+            self.tally.add_exclusion(record.line, "missing identity", detail)
             return "excluded"
         single = _single_id(entries)
         if single is not None:
@@ -98,6 +113,8 @@ class Planner:
         else:
             ids, invalid = prospect_ids(entries)
             if not ids:
+                if self._match_email:
+                    return self._await_email(record.line, data, "invalid OutreachId", "; ".join(invalid))
                 self.tally.add_exclusion(record.line, "invalid OutreachId", "; ".join(invalid))
                 return "excluded"
             staged = self.stage(data)
@@ -106,6 +123,51 @@ class Planner:
         self.tally.read += 1
         self.tally.planned += 1
         return "planned"
+
+    # ----- matching by email -------------------------------------------------------------------------
+
+    def _await_email(self, line: int, data: dict[str, Any], reason: str, detail: str) -> Outcome:
+        """Stage a record without a valid id under its email; without a usable email it is excluded."""
+        raw = self.email_of(data)
+        if raw is None:
+            where = self.profile.identity.email_path or f"identityMap.{self._email_namespace}"
+            self.tally.add_exclusion(line, reason, f"{detail}; and no email in {where}")
+            return "excluded"
+        email = normalize_email(raw)
+        if email is None:
+            self.tally.add_exclusion(line, "invalid email", f"{describe(raw)} is not an email address")
+            return "excluded"
+        assert self._awaiting is not None
+        self._awaited += 1
+        self._awaiting.add(self._awaited, (line, email, *self.stage(data)))  # keys from 1, as prospect ids
+        self.tally.read += 1
+        self.tally.awaiting_lookup += 1
+        return "awaiting"
+
+    def email_of(self, data: dict[str, Any]) -> Any:
+        """The record's email as written (None: it has none): from ``email_path``, or the identityMap
+        namespace's primary (else first) entry."""
+        if self._email_path is not None:
+            value = read_path(data, self._email_path)
+            return value[0] if type(value) is list and value else value
+        identity_map = data.get("identityMap")
+        entries = identity_map.get(self._email_namespace) if type(identity_map) is dict else None
+        return email_from_identities(entries)
+
+    def awaiting_emails(self) -> Iterator[tuple[int, str, Staged]]:
+        """The records staged under their email, in input order: (line, email, slots)."""
+        if self._awaiting is not None:
+            for _, (line, email, *slots) in self._awaiting.items():
+                yield line, email, tuple(slots)
+
+    @property
+    def awaiting(self) -> int:
+        """Records staged under their email (the lookups resolve them)."""
+        return self._awaited
+
+    def add_matched(self, prospect_id: int, staged: Staged) -> None:
+        """A record staged under its email, now matched: merged into its prospect like any other record."""
+        self._staging.add(prospect_id, staged)
 
     def stage(self, data: dict[str, Any]) -> Staged:
         """One record's slots: each mapping row's converted value (or Failure), then each segment's status."""
@@ -188,6 +250,8 @@ class Planner:
         if self._targeted_at_close is None:
             self._targeted_at_close = len(self._staging)
         self._staging.close()
+        if self._awaiting is not None:
+            self._awaiting.close()
 
     def __enter__(self) -> Planner:
         return self

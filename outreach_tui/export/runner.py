@@ -43,7 +43,7 @@ from outreach_tui.export.events import (
 )
 from outreach_tui.export.inputs import Records, follow_path, input_path, open_records
 from outreach_tui.export.plan import PlannedProspect, Planner
-from outreach_tui.export.report import ReportError, summary_line, write_report
+from outreach_tui.export.report import ExclusionEntry, ReportError, summary_line, write_report
 from outreach_tui.export.state import Change, StateError, StateStore, state_path_for
 from outreach_tui.export.tally import EXCLUDED_EVENT_CAP, Tally
 from outreach_tui.outreach.credentials import AuthRequired
@@ -147,6 +147,8 @@ class ExportRunner:
     async def _export(self, records: Records, stoppable: bool = True) -> None:
         with Planner(self.profile, self.tally) as planner:
             await self._plan(records, planner, stoppable)
+            if planner.awaiting:
+                await self._match_emails(planner)
             if not self.options.follow:
                 self._total = planner.targeted
                 self._phase = "sending"
@@ -182,11 +184,28 @@ class ExportRunner:
         read_before = tally.read
         for record in records:
             planner.add(record)
-        for entry in chain(tally.exclusions[listed[0]:], tally.malformed_lines[listed[1]:]):
+        self._announce(chain(tally.exclusions[listed[0]:], tally.malformed_lines[listed[1]:]))
+        return tally.read - read_before
+
+    def _announce(self, entries: Iterable[ExclusionEntry]) -> None:
+        for entry in entries:
             if self._excluded_events < EXCLUDED_EVENT_CAP:
                 self._excluded_events += 1
                 self._emit(Excluded(line=entry.line, reason=entry.reason, detail=entry.detail))
-        return tally.read - read_before
+
+    # ----- matching by email (export/email_match.py) -------------------------------------------------
+
+    async def _match_emails(self, planner: Planner) -> None:
+        """Records staged under their email get their prospect before the diff (``export/email_match.py``);
+        a dry run looks up too (it only reads) when signed in."""
+        from outreach_tui.export.email_match import match_emails
+
+        assert self._state is not None
+        connection = None if self._control.stopping else self._open_connection(needed=not self.options.dry_run)
+        listed = len(self.tally.exclusions)
+        await match_emails(planner, self._state, connection.client if connection else None, self._control,
+                           self.options)
+        self._announce(self.tally.exclusions[listed:])
 
     def _diffed(self, planner: Planner) -> Iterator[tuple[list[PlannedProspect], list[Change] | None]]:
         """Planned prospects and their diffs, a chunk at a time (one Change per prospect). None in place of
@@ -271,9 +290,9 @@ class ExportRunner:
                                          self._emit, self._sent_times, self.bulk_timing)
         return self._sender
 
-    def _open_connection(self) -> Connection | None:
-        """The run's one connection, built the first time something is to be sent; None when signing in is
-        needed (the run is then stopped)."""
+    def _open_connection(self, needed: bool = True) -> Connection | None:
+        """The run's one connection, built on first use. Without a sign-in: None, and the run stops (exit 3)
+        when ``needed`` (a dry run's email lookups are not)."""
         if self._connection is None:
             from outreach_tui.export.connect import ClientHooks, connector
 
@@ -281,7 +300,9 @@ class ExportRunner:
             try:
                 self._connection = (self._connect or connector(self.profile))(hooks)
             except AuthRequired as exc:
-                self._control.stop_with(RunStopped(EXIT_AUTH, str(exc)))
+                if needed:
+                    self._control.stop_with(RunStopped(EXIT_AUTH, str(exc)))
+                return None
         return self._connection
 
     # ----- fields the profile no longer maps (export/cleanup.py) ---------------------------------------
@@ -303,9 +324,12 @@ class ExportRunner:
             client = self._connection.client
             self.tally.sent, self.tally.retried, self.tally.rate_limited = (
                 client.requests_sent, client.retries, client.rate_limited)
+            self.tally.lookups = client.lookups
 
     def _on_failure(self, diagnostic: Diagnostic) -> None:
         self._emit(ProspectFailed(diagnostic=diagnostic))
+        if self._state is not None and diagnostic.status == 404 and self.profile.identity.match == "email":
+            self._state.forget_email_matches(diagnostic.prospect_id)  # cached by email: looked up next run
 
     def _on_throttle(self, until: float, reason: str) -> None:
         self._control.throttled_until = until

@@ -61,6 +61,13 @@ CREATE TABLE IF NOT EXISTS field_writers (
     kind TEXT NOT NULL,              -- "segment" or "row": what in the profile wrote it
     name TEXT NOT NULL               -- the segment id, or the mapping row's source path
 );
+CREATE TABLE IF NOT EXISTS email_matches (  -- matching by email (export/email_match.py)
+    email TEXT PRIMARY KEY,          -- lowercase
+    prospect_id INTEGER,             -- the one prospect holding it; NULL: none, or several
+    candidates TEXT NOT NULL,        -- every prospect id holding it, comma-separated ('' for none)
+    looked_up_at REAL NOT NULL       -- epoch seconds
+);
+CREATE INDEX IF NOT EXISTS email_matches_by_prospect ON email_matches (prospect_id);
 """
 
 
@@ -405,3 +412,40 @@ class StateStore:
             db.execute("UPDATE accepted SET fields = ? WHERE prospect_id = ?", (_canonical(stored), prospect_id))
         else:
             db.execute("DELETE FROM accepted WHERE prospect_id = ?", (prospect_id,))
+    # ----- email matches (the cache of export/email_match.py) ---------------------------------------------
+
+    def email_matches(self, emails: Iterable[str]) -> dict[str, tuple[list[int], float]]:
+        """Cached answers for ``emails`` (lowercase): the prospect ids holding each, and when it was asked."""
+        if self._db is None:
+            return {}
+        wanted = list(emails)
+        found: dict[str, tuple[list[int], float]] = {}
+        try:
+            for start in range(0, len(wanted), _LOOKUP_CHUNK):
+                chunk = wanted[start:start + _LOOKUP_CHUNK]
+                query = ("SELECT email, candidates, looked_up_at FROM email_matches "
+                         f"WHERE email IN ({','.join('?' * len(chunk))})")
+                for email, candidates, at in self._db.execute(query, chunk):
+                    found[email] = ([int(i) for i in candidates.split(",") if i], float(at))
+        except sqlite3.Error:
+            return {}  # a read-only view of a file created by an older version: nothing cached
+        return found
+
+    def record_email_matches(self, answers: Iterable[tuple[str, list[int]]], looked_up_at: float) -> None:
+        """Cache what a lookup answered (one transaction for the batch)."""
+        rows = [(email, ids[0] if len(ids) == 1 else None, ",".join(map(str, ids)), looked_up_at)
+                for email, ids in answers]
+        db = self._writable()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany("INSERT OR REPLACE INTO email_matches (email, prospect_id, candidates, looked_up_at) "
+                           "VALUES (?, ?, ?, ?)", rows)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def forget_email_matches(self, prospect_id: int) -> int:
+        """Drop the emails cached as this prospect's (it answered 404): the next run looks them up again."""
+        cursor = self._writable().execute("DELETE FROM email_matches WHERE prospect_id = ?", (prospect_id,))
+        return cursor.rowcount

@@ -73,6 +73,11 @@ class Tally:
     imports: int = 0  # bulk imports started (bisection's included)
     polls: int = 0  # GET /imports/{id}
     import_records: int = 0  # records those imports carried
+    # matching by email (export/email_match.py): records read and staged under their email, not yet planned or
+    # excluded (0 once the lookups are done); lookup requests sent; records matched to a prospect by email
+    awaiting_lookup: int = 0
+    lookups: int = 0
+    matched_by_email: int = 0
     segment_ids: InitVar[Iterable[str]] = ()
 
     def __post_init__(self, segment_ids: Iterable[str]) -> None:
@@ -100,8 +105,12 @@ class Tally:
         if len(self.malformed_lines) < LIST_CAP:
             self.malformed_lines.append(ExclusionEntry(line, "malformed", detail))
 
-    def add_exclusion(self, line: int, reason: str, detail: str) -> None:
-        self.read += 1
+    def add_exclusion(self, line: int, reason: str, detail: str, *, awaited: bool = False) -> None:
+        """``awaited``: a record counted read when it was staged under its email, excluded after the lookup."""
+        if awaited:
+            self.awaiting_lookup -= 1
+        else:
+            self.read += 1
         self.excluded += 1
         if len(self.exclusions) < LIST_CAP:
             self.exclusions.append(ExclusionEntry(line, reason, detail))
@@ -154,6 +163,8 @@ class Tally:
             "failures_total": self.failed,
             "exit_code": exit_code,
         }
+        report["requests"]["lookups"] = self.lookups  # GET /prospects?filter[emails]=... (matching by email)
+        report["identities"] = {"matched_by_email": self.matched_by_email}
         if dry_run:
             report["planned_updates"] = list(self.planned_updates)
         report["malformed_lines"] = [asdict(entry) for entry in self.malformed_lines]

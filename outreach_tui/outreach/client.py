@@ -39,6 +39,7 @@ JSON_API = "application/vnd.api+json"
 MAX_RATE_LIMITED = 20  # 429s one request may meet before it fails (the limiter waits out each one)
 IDS_PER_QUERY = 100  # filter[id]=1,2,... stays well below URL length limits
 PAGE_SIZE = 100  # prospects per page of GET /prospects (links.next gives the rest)
+EMAIL_PAGE_SIZE = 1000  # the largest page[size] Outreach allows: one page answers a whole batch of emails
 LOGIN_HINT = "outreach-tui login PROFILE.toml"
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)  # never reached the server
 # no answer at all: with nothing ever answered by this server, these mean it is unreachable, not one bad prospect
@@ -113,6 +114,7 @@ class OutreachClient:
         self.retries = 0
         self.rate_limited = 0
         self.answers = 0  # HTTP answers received, of any status
+        self.lookups = 0  # pages of GET /prospects?filter[emails]= answered
         self._silent_failures = 0  # attempts without any answer while the server has never answered
         self._gave_up: str | None = None  # why Outreach counts as unreachable: every request fails at once
         self._tokens = tokens
@@ -190,6 +192,27 @@ class OutreachClient:
         except orjson.JSONDecodeError:
             return response.status_code, None, parse_errors(response.status_code, response.content, None)
         return response.status_code, parsed, outcome.errors
+
+    async def prospects_with_emails(self, emails: list[str]) -> dict[str, list[int]]:
+        """For each of ``emails`` (lowercase, one request's worth: the caller keeps the URL short), the ids
+        of the prospects holding it, in id order ([] for none). One request per page of the answer."""
+        found: dict[str, list[int]] = {email: [] for email in emails}
+        params: dict[str, str] | None = {"filter[emails]": ",".join(emails), "page[size]": str(EMAIL_PAGE_SIZE),
+                                         "fields[prospect]": "emails"}
+        url: str | None = f"{self.api_base}/prospects"
+        while url is not None:
+            page = await self._get_json(url, params=params, scope="prospects.read")
+            self.lookups += 1
+            for resource in page.get("data") or []:
+                if not isinstance(resource, dict) or not str(resource.get("id", "")).isdigit():
+                    continue
+                held = (resource.get("attributes") or {}).get("emails")
+                for email in held if isinstance(held, list) else []:
+                    ids = found.get(email.strip().lower()) if isinstance(email, str) else None
+                    if ids is not None and int(resource["id"]) not in ids:
+                        ids.append(int(resource["id"]))
+            url, params = self._next_page(page), None  # links.next carries the whole query
+        return {email: sorted(ids) for email, ids in found.items()}
 
     # -- account ------------------------------------------------------------------------------------------
     async def custom_field_types(self) -> dict[str, dict[str, Any]]:
