@@ -83,7 +83,8 @@ def test_profiles_with_only_emails_activate_their_prospects_and_a_rerun_costs_no
     again, _ = run_export(profile, sb=sandbox)
 
     assert again.exit_code == 0
-    assert again.report["requests"] == {"sent": 0, "retried": 0, "rate_limited": 0, "lookups": 0}
+    assert again.report["requests"] == {"sent": 0, "retried": 0, "rate_limited": 0, "imports": 0, "polls": 0,
+                                        "records_per_import": 0, "lookups": 0}
     assert again.report["prospects"]["unchanged"] == 40 and again.report["identities"]["matched_by_email"] == 40
     assert [e["reason"] for e in again.report["exclusions"]] == [e["reason"] for e in report["exclusions"]]
     assert lookups_sent(sandbox) == 1 and sandbox.stats.patch_count == 40
