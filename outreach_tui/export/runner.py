@@ -51,6 +51,8 @@ from outreach_tui.xdm.records import InputError, Record
 
 if TYPE_CHECKING:
     from outreach_tui.export.connect import Connection, Connector
+    from outreach_tui.export.outbox import Outbox
+    from outreach_tui.export.preflight import Checked
     from outreach_tui.export.send import Sender
 
 __all__ = ["EXIT_USAGE", "ExportRunner", "RunOptions", "RunStopped"]
@@ -81,6 +83,8 @@ class ExportRunner:
         self._total: int | None = None
         self._sender: Sender | None = None  # the latest delivery's (--follow delivers once per window)
         self._sent_times: list[float] = []  # when requests got an answer: the rate shown in Progress
+        self._checked: Checked | None = None  # what the preflight found (None: not run, e.g. a dry run)
+        self._dead_absent: set[int] | None = None  # dead letters not (yet) in the input; None once carried over
 
     # ----- control (from the faces) ----------------------------------------------------------------
 
@@ -116,8 +120,12 @@ class ExportRunner:
         ticker = asyncio.create_task(self._tick_progress())
         try:
             self._state = self._open_state()
+            self._dead_absent = self._state.dead_letters  # discarded as the input names them; the rest carried over
             if not options.dry_run:
                 self._state.start_run(started_at, options.dry_run, options.full_resync)
+                from outreach_tui.export.preflight import run_preflight  # sign-in, scopes, custom field types
+
+                self._checked = await run_preflight(self.profile, self._ensure_connection(), self._control, self.tally)
             if options.follow:
                 from outreach_tui.export.follow import follow_records
 
@@ -192,9 +200,11 @@ class ExportRunner:
                 yield chunk, list(self._state.diff(planned, full_resync=self.options.full_resync))
 
     async def _deliver(self, planner: Planner) -> None:
+        from outreach_tui.export.outbox import carry_over
         from outreach_tui.export.send import Work
 
         sender = await self._open_sender()
+        outbox = self._outbox(sender)
         tally, control = self.tally, self._control
         try:
             chunks = self._diffed(planner)
@@ -206,24 +216,40 @@ class ExportRunner:
                             tally.targeted += 1
                             tally.pending += 1
                             tally.segments.add(pending.segments)
+                        if outbox is not None:
+                            outbox.drop()
                         return
                     tally.targeted += 1
                     tally.segments.add(prospect.segments)
+                    if self._dead_absent:
+                        self._dead_absent.discard(prospect.prospect_id)
                     change = changes[index] if changes is not None else None
                     attributes = prospect.attributes if change is None else change.attributes
                     if prospect.failures:  # failed locally: nothing may be sent
                         self._fail_locally(prospect.failures[0])
                     elif not attributes:
                         tally.unchanged += 1
-                    elif sender is None:  # a dry run
+                    elif outbox is None:  # a dry run
                         tally.add_planned_update(prospect.prospect_id, attributes)
                     else:
-                        previous = None if change is None else change.previous
-                        await sender.put(Work(prospect.prospect_id, attributes, previous))
+                        outbox.add(Work(prospect.prospect_id, attributes, None if change is None else change.previous))
+                if outbox is not None:
+                    await outbox.flush()
                 await asyncio.sleep(0)
+            absent, self._dead_absent = self._dead_absent, None  # once per run (--follow: its first window)
+            if absent and self._state is not None:
+                await carry_over(self._state, absent, self.options.full_resync, tally, control, outbox)
         finally:
             if sender is not None:
                 await sender.close()
+
+    def _outbox(self, sender: Sender | None) -> Outbox | None:
+        if sender is None or self._connection is None or self._state is None:
+            return None
+        from outreach_tui.export.outbox import Outbox
+
+        return Outbox(self.profile, sender, self._connection.client, self._state, self._checked, self.tally,
+                      self._control)
 
     def _fail_locally(self, diagnostic: Diagnostic) -> None:
         """One diagnostic per prospect in the counts and lists; nothing was sent."""
@@ -241,13 +267,9 @@ class ExportRunner:
         except StateError as exc:
             raise RunStopped(EXIT_USAGE, str(exc)) from None
 
-    async def _open_sender(self) -> Sender | None:
-        """Workers sending through the run's one connection; None in a dry run or once the run is stopping
-        (the delivery loop then counts every prospect pending)."""
-        if self.options.dry_run or self._control.stopping:
-            return None
+    def _ensure_connection(self) -> Connection | None:
+        """The run's one connection, built on first use; None when there is no sign-in (the run stops)."""
         from outreach_tui.export.connect import ClientHooks, connector
-        from outreach_tui.export.send import Sender
 
         if self._connection is None:
             hooks = ClientHooks(on_throttle=self._on_throttle, on_resume=self._on_resume, on_retry=self._on_retry)
@@ -255,9 +277,20 @@ class ExportRunner:
                 self._connection = (self._connect or connector(self.profile))(hooks)
             except AuthRequired as exc:
                 self._control.stop_with(RunStopped(EXIT_AUTH, str(exc)))
-                return None
+        return self._connection
+
+    async def _open_sender(self) -> Sender | None:
+        """Workers sending through the run's one connection; None in a dry run or once the run is stopping
+        (the delivery loop then counts every prospect pending)."""
+        if self.options.dry_run or self._control.stopping:
+            return None
+        from outreach_tui.export.send import Sender
+
+        connection = self._ensure_connection()
+        if connection is None:
+            return None
         assert self._state is not None
-        self._sender = Sender(self._connection.client, self._state, self.tally, self._control,
+        self._sender = Sender(connection.client, self._state, self.tally, self._control,
                               self.profile.export.concurrency, self._on_failure, self.profile.field_origin,
                               self._sent_times)
         return self._sender
@@ -271,8 +304,8 @@ class ExportRunner:
     def _count_requests(self) -> None:
         if self._connection is not None:
             client = self._connection.client
-            self.tally.sent, self.tally.retried, self.tally.rate_limited = (
-                client.requests_sent, client.retries, client.rate_limited)
+            self.tally.sent, self.tally.reads, self.tally.retried, self.tally.rate_limited = (
+                client.requests_sent - client.reads_sent, client.reads_sent, client.retries, client.rate_limited)
 
     def _on_failure(self, diagnostic: Diagnostic) -> None:
         self._emit(ProspectFailed(diagnostic=diagnostic))
