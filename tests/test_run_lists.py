@@ -5,10 +5,12 @@ prospect costs no request."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
-from test_run_support import run_export, write_profile, write_records
+from test_run_support import cli_env, run_export, write_profile, write_records
 
 from outreach_tui.sandbox import Sandbox
 
@@ -131,3 +133,11 @@ def test_current_lists_are_read_a_page_of_100_prospects_at_a_time_and_counted_as
     assert finished.report["requests"]["reads"] == 3 + 1  # and the one GET /types
     assert all((sb.prospect(i) or {})["emails"] == [f"own-{i}@x.com", f"ours-{i}@x.com"] for i in range(1, 231))
     assert all((sb.prospect(i) or {})["emails"] == [f"own-{i}@x.com"] for i in range(231, 251))
+
+
+def test_validate_warns_about_replace_mode(tmp_path: Path, sandbox: Sandbox) -> None:
+    path = list_profile(tmp_path, sandbox, mode="replace")
+    done = subprocess.run([sys.executable, "-m", "outreach_tui", "validate", str(path), "--no-input"],
+                          env=cli_env(tmp_path / "data"), capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "warning: mapping[2].mode: row 2 maps emails with mode=replace" in done.stderr

@@ -99,10 +99,12 @@ async def read_custom_field_types(profile: Profile, tokens: TokenSource | None =
     when not signed in (nothing was sent), AuthUnreachable / OutreachUnreachable / OutreachRequestFailed
     when it cannot be read."""
     from outreach_tui.export.connect import ClientHooks, connect
+    from outreach_tui.outreach.retry import RetryPolicy
 
     hooks = ClientHooks(on_throttle=lambda until, why: None, on_resume=lambda: None,
                         on_retry=lambda prospect_id, attempt, delay, why: None)
-    connection = connect(profile, hooks, tokens=tokens)
+    # a check someone waits for: two attempts, not a run's patience
+    connection = connect(profile, hooks, tokens=tokens, retry=RetryPolicy(max_attempts=2, max_delay=2.0))
     try:
         await connection.tokens.access_token()  # not signed in: AuthRequired before any request
         return await connection.client.custom_field_types()
