@@ -40,7 +40,7 @@ from outreach_tui.export.events import (
     RunStarted,
     Throttled,
 )
-from outreach_tui.export.inputs import Records, follow_path, input_path, open_records
+from outreach_tui.export.inputs import STDIN, Records, follow_path, input_path, open_records
 from outreach_tui.export.plan import PlannedProspect, Planner
 from outreach_tui.export.report import ReportError, summary_line, write_report
 from outreach_tui.export.state import Change, StateError, StateStore, state_path_for
@@ -123,6 +123,8 @@ class ExportRunner:
             self._dead_absent = self._state.dead_letters  # discarded as the input names them; the rest carried over
             if not options.dry_run:
                 self._state.start_run(started_at, options.dry_run, options.full_resync)
+            path = input_path(self.profile, options)
+            if not options.dry_run and (options.follow or path == STDIN or path.exists()):  # a missing file: exit 2
                 from outreach_tui.export.preflight import run_preflight  # sign-in, scopes, custom field types
 
                 self._checked = await run_preflight(self.profile, self._ensure_connection(), self._control, self.tally)
