@@ -23,7 +23,7 @@ from outreach_tui.export.plan import Planner
 from outreach_tui.export.preflight import read_custom_field_types, writes_custom_fields
 from outreach_tui.export.tally import LIST_CAP
 from outreach_tui.outreach.client import OutreachRequestFailed, OutreachUnreachable
-from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable
+from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing
 from outreach_tui.profile import Profile, ProfileError, load_profile
 from outreach_tui.xdm.records import InputError, detect_format, read_records
 
@@ -77,7 +77,7 @@ def check_custom_types(profile: Profile) -> dict[str, Any]:
         return result
     try:
         types = asyncio.run(read_custom_field_types(profile))
-    except (AuthUnreachable, OutreachUnreachable, OutreachRequestFailed) as exc:
+    except (AuthUnreachable, OutreachUnreachable, OutreachRequestFailed, ScopeMissing) as exc:
         result["note"] = f"custom field types not checked: {exc}"
         return result
     except AuthRequired:

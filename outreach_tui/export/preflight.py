@@ -62,9 +62,10 @@ async def preflight(profile: Profile, connection: Connection) -> Checked:
         types = await connection.client.custom_field_types()
     except (AuthUnreachable, OutreachUnreachable) as exc:
         raise RunStopped(EXIT_UNREACHABLE, str(exc)) from None
-    except (AuthRequired, ScopeMissing) as exc:
+    except AuthRequired as exc:
         raise RunStopped(EXIT_AUTH, str(exc)) from None
-    except OutreachRequestFailed as exc:  # the check is a safeguard: without the types, Outreach's 422s tell
+    except (ScopeMissing, OutreachRequestFailed) as exc:  # a safeguard (Outreach documents /types as needing a
+        # valid token only): without the types the run goes on, and Outreach's 422s name a refused field
         checked.warnings.append(f"custom field types not checked: {exc}")
         return checked
     errors, warnings = check_custom_fields(profile, types)
