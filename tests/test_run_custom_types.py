@@ -109,6 +109,7 @@ def test_a_value_a_typed_attribute_field_refuses_fails_that_field_only(tmp_path:
     failure = finished.report["failures"][0]
     assert (failure["prospect_id"], failure["field"], failure["error_id"]) == (2, "custom10", "typedFieldMismatch")
     assert failure["status"] is None and sandbox.stats.patch_count == 2  # no PATCH carried the bad value
+    assert failure["hint"].endswith("The other fields (firstName) were sent and accepted.")
 
 
 def test_a_422_naming_one_field_resends_the_other_fields(tmp_path: Path, sandbox: Sandbox) -> None:
@@ -127,6 +128,7 @@ def test_a_422_naming_one_field_resends_the_other_fields(tmp_path: Path, sandbox
     assert (second.get("firstName"), second.get("custom4"), second.get("emails")) == ("Bo", "realized", None)
     failure = finished.report["failures"][0]
     assert (failure["prospect_id"], failure["status"], failure["field"]) == (2, 422, "emails")
+    assert "The other fields (custom4, firstName) were sent and accepted." in failure["hint"]
     assert finished.report["requests"]["sent"] == 3  # prospect 1, prospect 2, prospect 2 without emails
 
     # the accepted fields are recorded: after the source is fixed, the next run sends what is left

@@ -76,8 +76,8 @@ class Outbox:
                     prospect_id=work.prospect_id, status=None, error_id="typedFieldMismatch",
                     detail=f"{target}: Outreach types it as {rule.get('type')}; {problem}", field=target,
                     origin=self._field_origin(target),
-                    hint=f"Fix the value in the source data or change {target}'s type in Outreach; the "
-                         "prospect's other fields were sent without it.")
+                    hint=f"Fix the value in the source data, or change {target}'s type in Outreach; the value "
+                         "was not sent.")
         return None
 
 

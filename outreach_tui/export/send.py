@@ -8,7 +8,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from outreach_tui.diagnostics import Diagnostic
@@ -135,6 +135,9 @@ class Sender:
                 return
             if result.ok:
                 self._accepted(work, {name: value for name, value in work.attributes.items() if name != rejected})
+                others = ", ".join(sorted(rest))
+                diagnostic = replace(diagnostic, hint=f"{diagnostic.hint} The other fields ({others}) were sent "
+                                                      "and accepted.".strip())
         self.fail(diagnostic, work.attributes)
 
     def _accepted(self, work: Work, accepted: dict[str, Any]) -> None:
