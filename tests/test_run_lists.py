@@ -5,13 +5,22 @@ prospect costs no request."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from test_run_support import cli_env, run_export, write_profile, write_records
 
+from outreach_tui.export.connect import connector
+from outreach_tui.export.runner import ExportRunner, RunOptions
+from outreach_tui.outreach.credentials import StaticTokenSource
+from outreach_tui.outreach.retry import RetryPolicy
+from outreach_tui.profile import load_profile
 from outreach_tui.sandbox import Sandbox
 
 EMAILS_ROW = ("workEmail.address", "emails")
@@ -141,3 +150,64 @@ def test_validate_warns_about_replace_mode(tmp_path: Path, sandbox: Sandbox) -> 
                           env=cli_env(tmp_path / "data"), capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "warning: mapping[2].mode: row 2 maps emails with mode=replace" in done.stderr
+
+
+class _ListsUnreadable(ThreadingHTTPServer):
+    """An Outreach whose GET /prospects always fails (500) while PATCH works: records every PATCH body."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ListsUnreadableHandler)
+        self.patches: list[dict[str, Any]] = []
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/api/v2"
+
+
+class _ListsUnreadableHandler(BaseHTTPRequestHandler):
+    def _answer(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/vnd.api+json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/v2/types"):
+            self._answer(200, {"data": []})
+        else:
+            self._answer(500, {"errors": [{"id": "internalError", "title": "Internal Error", "detail": "boom"}]})
+
+    def do_PATCH(self) -> None:
+        assert isinstance(self.server, _ListsUnreadable)
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
+        self.server.patches.append(body)
+        data = body["data"]
+        self._answer(200, {"data": {"type": "prospect", "id": data["id"], "attributes": data["attributes"]}})
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+def test_a_list_that_cannot_be_read_is_never_sent(tmp_path: Path) -> None:
+    server = _ListsUnreadable()
+    try:
+        profile_path = write_profile(tmp_path, server.api_base, mapping=(("person.name.firstName", "firstName"),
+                                                                         EMAILS_ROW))
+        write_records(tmp_path / "in.jsonl", [list_record(1, "a@x.com", first="Ada"), list_record(2, first="Bo")])
+        profile = load_profile(profile_path)
+        runner = ExportRunner(profile, RunOptions(state_path=tmp_path / "s.sqlite3"),
+                              connect=connector(profile, tokens=StaticTokenSource("token"),
+                                                retry=RetryPolicy(max_attempts=2, base_delay=0.01)))
+        finished = asyncio.run(runner.run())
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert finished.exit_code == 1, finished.message
+    assert (finished.counts.activated, finished.counts.failed) == (1, 1)
+    assert [body["data"]["id"] for body in server.patches] == [2]  # no PATCH carried a list it could not merge
+    failure = finished.report["failures"][0]
+    assert (failure["prospect_id"], failure["field"], failure["error_id"]) == (1, "emails", "listReadFailed")
