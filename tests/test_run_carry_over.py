@@ -4,10 +4,21 @@ carried over. Through real HTTP against the sandbox."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
-from test_run_support import record, run_export, standard_records, write_profile, write_records
+from test_run_support import (
+    cli_env,
+    read_report,
+    record,
+    run_cli,
+    run_export,
+    standard_records,
+    token_for,
+    write_profile,
+    write_records,
+)
 
 from outreach_tui.sandbox import Sandbox
 
@@ -68,3 +79,21 @@ def test_a_state_file_from_before_keeps_working(tmp_path: Path, sandbox: Sandbox
 
     assert finished.exit_code == 0, finished.message
     assert (finished.counts.activated, finished.report["prospects"]["carried_over"]) == (1, 0)  # nothing stored
+
+
+def test_a_follow_run_of_changes_retries_the_dead_letters_of_the_run_before(tmp_path: Path, sandbox: Sandbox) -> None:
+    profile = write_profile(tmp_path, sandbox.api_base, export={"follow_window": 0.1})
+    write_records(tmp_path / "in.jsonl", [record(1, "Ada"), record(55, "Nia")])
+    state = tmp_path / "state.sqlite3"
+    first, _ = run_export(profile, sb=sandbox, state_path=state)
+    assert first.counts.failed == 1
+    sandbox.add_prospects({55: {}})
+
+    done = run_cli(profile, "--follow", "--input", "-", "--state", state, "--report", tmp_path / "r.json",
+                   env=cli_env(tmp_path / "data", token_for(sandbox)), stdin=json.dumps(record(1, "Ada B.")) + "\n")
+
+    assert done.returncode == 0, done.stderr
+    report = read_report(tmp_path / "r.json")
+    assert (report["prospects"]["activated"], report["prospects"]["carried_over"]) == (2, 1)
+    assert (sandbox.prospect(55) or {}).get("firstName") == "Nia"
+    assert (sandbox.prospect(1) or {}).get("firstName") == "Ada B."
