@@ -1,10 +1,16 @@
 """`outreach-tui validate PROFILE.toml [--input FILE] [--json]`: check a profile and plan its input
 without sending anything. Exit 0 when every planned prospect could be sent, 1 when some would fail
-locally (bad values), 2 when the profile or the input cannot be used."""
+locally (bad values), 2 when the profile or the input cannot be used.
+
+When the profile writes custom fields and a sign-in is available, Outreach's custom field types are read
+(one ``GET /types``) and every ``customN`` target checked against them (``export/custom_types.py``): a
+segment whose statuses a typed field refuses is a profile error (exit 2). Without a sign-in the check is
+offline only, and says so."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,9 +18,13 @@ from typing import Any
 import orjson
 
 from outreach_tui.exit_codes import ExitCode
+from outreach_tui.export.custom_types import check_custom_fields
 from outreach_tui.export.email_match import batches
 from outreach_tui.export.plan import Planner
+from outreach_tui.export.preflight import read_custom_field_types, writes_custom_fields
 from outreach_tui.export.tally import LIST_CAP
+from outreach_tui.outreach.client import OutreachRequestFailed, OutreachUnreachable
+from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing
 from outreach_tui.profile import Profile, ProfileError, capped, load_profile
 from outreach_tui.xdm.records import InputError, detect_format, read_records
 
@@ -37,6 +47,15 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(exc, file=sys.stderr)
         return ExitCode.USAGE
+    custom = check_custom_types(profile)
+    for line in [*(f"warning: {w}" for w in profile.warnings()), *_custom_lines(custom)]:
+        print(line, file=sys.stderr)
+    if custom["errors"]:
+        if args.json:
+            sys.stdout.buffer.write(orjson.dumps({"custom_fields": custom}, option=orjson.OPT_INDENT_2) + b"\n")
+        print(f"{args.profile}: the profile writes custom fields Outreach would refuse; nothing can be sent",
+              file=sys.stderr)
+        return ExitCode.USAGE
     if args.no_input:
         print(f"{args.profile}: profile OK ({len(profile.mapping)} attribute rows, "
               f"{len(profile.segments)} segments)", file=sys.stderr)
@@ -47,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"input: {exc}", file=sys.stderr)
         return ExitCode.USAGE
     if args.json:
+        result = {**result, "custom_fields": custom, "warnings": [str(w) for w in profile.warnings()]}
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     _print_summary(args.profile, result)
     records = result["records"]
@@ -55,6 +75,33 @@ def run(args: argparse.Namespace) -> int:
               "in the right format?", file=sys.stderr)
         return ExitCode.USAGE
     return ExitCode.SOME_FAILED if result["prospects"]["would_fail"] else ExitCode.OK
+
+
+def check_custom_types(profile: Profile) -> dict[str, Any]:
+    """The profile's custom field targets against Outreach's types, when signed in:
+    ``{"checked": bool, "note": str, "errors": [...], "warnings": [...]}``."""
+    result: dict[str, Any] = {"checked": False, "note": "", "errors": [], "warnings": []}
+    if not writes_custom_fields(profile):
+        result["note"] = "the profile writes no custom fields"
+        return result
+    try:
+        types = asyncio.run(read_custom_field_types(profile))
+    except (AuthUnreachable, OutreachUnreachable, OutreachRequestFailed, ScopeMissing) as exc:
+        result["note"] = f"custom field types not checked: {exc}"
+        return result
+    except AuthRequired:
+        result["note"] = ("custom field types not checked (offline: not signed in); sign in "
+                          f"({profile.token_place().login_hint}) to check them against Outreach")
+        return result
+    errors, warnings = check_custom_fields(profile, types)
+    result.update(checked=True, note="custom fields checked against Outreach's types (GET /types)",
+                  errors=[str(e) for e in errors], warnings=[str(w) for w in warnings])
+    return result
+
+
+def _custom_lines(custom: dict[str, Any]) -> list[str]:
+    return [*(f"error: {e}" for e in custom["errors"]), *(f"warning: {w}" for w in custom["warnings"]),
+            custom["note"]]
 
 
 def check_input(profile: Profile, input_path: Path | None) -> dict[str, Any]:

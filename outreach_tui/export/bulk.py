@@ -26,6 +26,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.bulk_journal import ImportJournal
 from outreach_tui.export.bulk_settle import Settler
 from outreach_tui.export.control import EXIT_AUTH, EXIT_UNREACHABLE, EXIT_USAGE, RunControl, RunStopped
@@ -95,7 +96,9 @@ class BulkSender:
         await self._guarded(self.settler.resume())
 
     async def put(self, work: Work) -> None:
-        if self._mode == "patch" or self.settler.fallen_back:
+        # A field refused before sending (a typed custom field) is sent by PATCH, which resends the rest
+        # without it; an import could only fail the whole record.
+        if self._mode == "patch" or self.settler.fallen_back or work.rejected is not None:
             await self._to_patch([work])
         elif self._mode == "undecided":
             self._buffer.append(work)
@@ -103,6 +106,10 @@ class BulkSender:
                 await self._decide(enough=True)
         else:
             await self._add(work)
+
+    def fail(self, diagnostic: Diagnostic, attempted: dict[str, Any] | None) -> None:
+        """A prospect that failed before it could be packed (its current lists could not be read)."""
+        self._patch_sender().fail(diagnostic, attempted)
 
     def requests_per_second(self) -> float:
         return self._patch_sender().requests_per_second() if self._patch is not None else _rate(self._sent_times)
@@ -148,7 +155,7 @@ class BulkSender:
             await self.put(work)
 
     async def _add(self, work: Work) -> None:
-        record = encode_record(work.prospect_id, work.attributes)
+        record = encode_record(work.prospect_id, work.sent)  # merged lists included (export/lists.py)
         chunk, settings = self._chunk, self._settings
         if body_size(len(record), 1) > settings.max_bytes:  # one prospect over the limit: PATCH has none
             await self._to_patch([work])

@@ -275,6 +275,9 @@ class Settler:
             return
         also = self._journal.forgetting(entry.chunk_id) if entry.chunk_id is not None else None
         self._state.record_accepted_many([(work.prospect_id, work.attributes) for work in entry.works], also)
+        for work in entry.works:  # merged lists: the values this destination now owns (export/lists.py)
+            if work.written_lists:
+                self._state.record_written_lists(work.prospect_id, work.written_lists)
         if entry.counted:
             for work in entry.works:
                 self._unsettled.pop(work.prospect_id, None)

@@ -41,7 +41,7 @@ from outreach_tui.export.events import (
     RunStarted,
     Throttled,
 )
-from outreach_tui.export.inputs import Records, follow_path, input_path, open_records
+from outreach_tui.export.inputs import STDIN, Records, follow_path, input_path, open_records
 from outreach_tui.export.plan import PlannedProspect, Planner
 from outreach_tui.export.report import ExclusionEntry, ReportError, summary_line, write_report
 from outreach_tui.export.state import Change, StateError, StateStore, state_path_for
@@ -53,6 +53,8 @@ from outreach_tui.xdm.records import InputError, Record
 if TYPE_CHECKING:
     from outreach_tui.export.bulk import BulkSender, BulkTiming
     from outreach_tui.export.connect import Connection, Connector
+    from outreach_tui.export.outbox import Outbox
+    from outreach_tui.export.preflight import Checked
     from outreach_tui.export.send import Sender
 
 __all__ = ["EXIT_USAGE", "ExportRunner", "RunOptions", "RunStopped"]
@@ -86,6 +88,8 @@ class ExportRunner:
         self._sent_times: list[float] = []  # when requests got an answer: the rate shown in Progress
         self.cleanup = CleanupTally(PendingCleanup((), profile.export.clear_on_unmap), options.dry_run)
         self._cleaned_up = False
+        self._checked: Checked | None = None  # what the preflight found (None: not run, e.g. a dry run)
+        self._dead_absent: set[int] | None = None  # dead letters not (yet) in the input; None once carried over
 
     # ----- control (from the faces) ----------------------------------------------------------------
 
@@ -121,8 +125,14 @@ class ExportRunner:
         ticker = asyncio.create_task(self._tick_progress())
         try:
             self._state = self._open_state()
+            self._dead_absent = self._state.dead_letters  # discarded as the input names them; the rest carried over
             if not options.dry_run:
                 self._state.start_run(started_at, options.dry_run, options.full_resync)
+            path = input_path(self.profile, options)
+            if not options.dry_run and (options.follow or path == STDIN or path.exists()):  # a missing file: exit 2
+                from outreach_tui.export.preflight import run_preflight  # sign-in, scopes, custom field types
+
+                self._checked = await run_preflight(self.profile, self._open_connection(), self._control, self.tally)
             if options.follow:
                 from outreach_tui.export.follow import follow_records
 
@@ -221,9 +231,11 @@ class ExportRunner:
                 yield chunk, list(self._state.diff(planned, full_resync=self.options.full_resync))
 
     async def _deliver(self, planner: Planner) -> None:
+        from outreach_tui.export.outbox import carry_over
         from outreach_tui.export.send import Work
 
         sender = await self._open_sender()
+        outbox = self._outbox(sender)
         tally, control = self.tally, self._control
         try:
             chunks = self._diffed(planner)
@@ -235,24 +247,40 @@ class ExportRunner:
                             tally.targeted += 1
                             tally.pending += 1
                             tally.segments.add(pending.segments)
+                        if outbox is not None:
+                            outbox.drop()
                         return
                     tally.targeted += 1
                     tally.segments.add(prospect.segments)
+                    if self._dead_absent:
+                        self._dead_absent.discard(prospect.prospect_id)
                     change = changes[index] if changes is not None else None
                     attributes = prospect.attributes if change is None else change.attributes
                     if prospect.failures:  # failed locally: nothing may be sent
                         self._fail_locally(prospect.failures[0])
                     elif not attributes:
                         tally.unchanged += 1
-                    elif sender is None:  # a dry run
+                    elif outbox is None:  # a dry run
                         tally.add_planned_update(prospect.prospect_id, attributes)
                     else:
-                        previous = None if change is None else change.previous
-                        await sender.put(Work(prospect.prospect_id, attributes, previous))
+                        outbox.add(Work(prospect.prospect_id, attributes, None if change is None else change.previous))
+                if outbox is not None:
+                    await outbox.flush()
                 await asyncio.sleep(0)
+            absent, self._dead_absent = self._dead_absent, None  # once per run (--follow: its first window)
+            if absent and self._state is not None:
+                await carry_over(self._state, absent, self.options.full_resync, tally, control, outbox)
         finally:
             if sender is not None:
                 await sender.close()
+
+    def _outbox(self, sender: Sender | BulkSender | None) -> Outbox | None:
+        if sender is None or self._connection is None or self._state is None:
+            return None
+        from outreach_tui.export.outbox import Outbox
+
+        return Outbox(self.profile, sender, self._connection.client, self._state, self._checked, self.tally,
+                      self._control)
 
     def _fail_locally(self, diagnostic: Diagnostic) -> None:
         """One diagnostic per prospect in the counts and lists; nothing was sent."""
@@ -322,8 +350,8 @@ class ExportRunner:
     def _count_requests(self) -> None:
         if self._connection is not None:
             client = self._connection.client
-            self.tally.sent, self.tally.retried, self.tally.rate_limited = (
-                client.requests_sent, client.retries, client.rate_limited)
+            self.tally.sent, self.tally.reads, self.tally.retried, self.tally.rate_limited = (
+                client.requests_sent - client.reads_sent, client.reads_sent, client.retries, client.rate_limited)
             self.tally.lookups = client.lookups
 
     def _on_failure(self, diagnostic: Diagnostic) -> None:

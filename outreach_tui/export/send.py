@@ -8,16 +8,16 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.control import EXIT_AUTH, EXIT_UNREACHABLE, EXIT_USAGE, RunControl, RunStopped
 from outreach_tui.export.state import StateStore
 from outreach_tui.export.tally import Tally
-from outreach_tui.outreach.client import OutreachClient, OutreachUnreachable
+from outreach_tui.outreach.client import OutreachClient, OutreachUnreachable, PatchResult
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing
-from outreach_tui.outreach.errors import diagnose
+from outreach_tui.outreach.errors import diagnose, field_of
 
 RATE_WINDOW = 5.0  # seconds over which requests_per_second is measured
 
@@ -25,8 +25,15 @@ RATE_WINDOW = 5.0  # seconds over which requests_per_second is measured
 @dataclass(slots=True)
 class Work:
     prospect_id: int
-    attributes: dict[str, Any]
+    attributes: dict[str, Any]  # the values the profile wants: recorded in the state once accepted
     previous: dict[str, Any] | None  # what the state held before (None: nothing accepted yet)
+    body: dict[str, Any] | None = None  # what the PATCH carries when it differs (merged lists); None: attributes
+    rejected: Diagnostic | None = None  # a field refused before sending (typed custom field): the rest is sent
+    written_lists: dict[str, list[Any]] | None = None  # merged lists: the values this destination owns once sent
+
+    @property
+    def sent(self) -> dict[str, Any]:
+        return self.attributes if self.body is None else self.body
 
 
 class Sender:
@@ -101,24 +108,75 @@ class Sender:
                 raise
 
     async def _send(self, work: Work) -> None:
-        try:
-            result = await self._client.patch_prospect(work.prospect_id, work.attributes)
-        except (AuthUnreachable, OutreachUnreachable) as exc:  # the token endpoint or Outreach: unreachable
-            self._stop(RunStopped(EXIT_UNREACHABLE, str(exc)))
+        if work.rejected is not None and work.rejected.field is not None:
+            await self._send_without(work, work.rejected.field, work.rejected)
             return
-        except (AuthRequired, ScopeMissing) as exc:
-            self._stop(RunStopped(EXIT_AUTH, str(exc)))
+        result = await self._patch(work.prospect_id, work.sent)
+        if result is None:
             return
-        self._sent_times.append(time.monotonic())
         if result.ok:
-            self._state.record_accepted(work.prospect_id, work.attributes, work.previous)
+            self._accepted(work, work.attributes)
             self._tally.activated += 1
             return
         diagnostic = diagnose(work.prospect_id, result.status, result.errors, self._field_origin)
+        rejected = rejected_field(result)
+        if rejected is not None and rejected in work.sent:
+            await self._send_without(work, rejected, diagnostic)
+            return
+        self.fail(diagnostic, work.attributes)
+
+    async def _send_without(self, work: Work, rejected: str, diagnostic: Diagnostic) -> None:
+        """One bad field never sinks the rest: the prospect's other fields are sent on their own and recorded
+        when accepted; the prospect counts failed, for that field only (dead-lettered: the next run retries)."""
+        rest = {name: value for name, value in work.sent.items() if name != rejected}
+        if rest:
+            result = await self._patch(work.prospect_id, rest)
+            if result is None:
+                return
+            if result.ok:
+                self._accepted(work, {name: value for name, value in work.attributes.items() if name != rejected})
+                others = ", ".join(sorted(rest))
+                diagnostic = replace(diagnostic, hint=f"{diagnostic.hint} The other fields ({others}) were sent "
+                                                      "and accepted.".strip())
+        self.fail(diagnostic, work.attributes)
+
+    def _accepted(self, work: Work, accepted: dict[str, Any]) -> None:
+        self._state.record_accepted(work.prospect_id, accepted, work.previous)
+        if work.written_lists:
+            written = {field: values for field, values in work.written_lists.items() if field in accepted}
+            if written:
+                self._state.record_written_lists(work.prospect_id, written)
+
+    def fail(self, diagnostic: Diagnostic, attempted: dict[str, Any] | None) -> None:
+        """A prospect that failed: counted, announced, dead-lettered with the values it wanted to write."""
         self._tally.add_failure(diagnostic)
         self._on_failure(diagnostic)
-        self._state.record_failed(diagnostic)
+        self._state.record_failed(diagnostic, attempted)
+
+    async def _patch(self, prospect_id: int, attributes: dict[str, Any]) -> PatchResult | None:
+        """One PATCH; None when the run must stop (counted pending)."""
+        try:
+            result = await self._client.patch_prospect(prospect_id, attributes)
+        except (AuthUnreachable, OutreachUnreachable) as exc:  # the token endpoint or Outreach: unreachable
+            self._stop(RunStopped(EXIT_UNREACHABLE, str(exc)))
+            return None
+        except (AuthRequired, ScopeMissing) as exc:
+            self._stop(RunStopped(EXIT_AUTH, str(exc)))
+            return None
+        self._sent_times.append(time.monotonic())
+        return result
 
     def _stop(self, stop: RunStopped) -> None:
         self._tally.pending += 1
         self._control.stop_with(stop)
+
+
+def rejected_field(result: PatchResult) -> str | None:
+    """The one attribute a 422 names (``source.pointer`` ``/data/attributes/custom4``), or None when it names
+    none or several (then nothing is resent: which fields are fine is unknown)."""
+    if result.status != 422:
+        return None
+    fields = {field_of(error.pointer) for error in result.errors}
+    if len(fields) != 1:
+        return None
+    return fields.pop()

@@ -98,6 +98,16 @@ def _canonical(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
+def _add_fidelity_tables(connection: sqlite3.Connection) -> None:
+    """Dead letters keep the values they tried to write (files made before that gain the column), and
+    ``list_values`` holds, per prospect and list field, the values this destination added itself."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(dead_letters)")}
+    if "attempted" not in columns:
+        connection.execute("ALTER TABLE dead_letters ADD COLUMN attempted BLOB")  # a JSON object, or NULL
+    connection.execute("CREATE TABLE IF NOT EXISTS list_values (prospect_id INTEGER NOT NULL, field TEXT NOT NULL, "
+                       "written BLOB NOT NULL, PRIMARY KEY (prospect_id, field))")  # JSON list
+
+
 class StateError(Exception):
     """The state file cannot be opened or written. The message names the file and what to do."""
 
@@ -175,6 +185,7 @@ class StateStore:
             connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process kill
             connection.execute("PRAGMA busy_timeout=5000")
             connection.executescript(_SCHEMA)
+            _add_fidelity_tables(connection)
             return cls(path, connection, lock)
         except (sqlite3.Error, OSError) as exc:
             _unlock(lock)
@@ -321,15 +332,64 @@ class StateStore:
             raise
         self._dead.difference_update(pid for (pid,) in dead)
 
-    def record_failed(self, diagnostic: Diagnostic) -> None:
-        """Put the prospect on the dead-letter list: the next run sends its full planned values."""
+    def record_failed(self, diagnostic: Diagnostic, attempted: dict[str, Any] | None = None) -> None:
+        """Put the prospect on the dead-letter list: the next run sends its full planned values. ``attempted``
+        (the values this run wanted to write) is kept, so the next run retries them even when its input
+        does not carry the prospect (``dead_letter_values``)."""
         self._writable().execute(
-            "INSERT OR REPLACE INTO dead_letters "
-            "(prospect_id, run_id, status, error_id, detail, field, failed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO dead_letters (prospect_id, run_id, status, error_id, detail, field, "
+            "failed_at, attempted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (diagnostic.prospect_id, self.run_id, diagnostic.status, diagnostic.error_id, diagnostic.detail,
-             diagnostic.field, _now()),
+             diagnostic.field, _now(), _canonical(attempted) if attempted else None),
         )
         self._dead.add(diagnostic.prospect_id)
+
+    # ----- list values this destination added (export/lists.py) --------------------------------------
+
+    def written_list_values(self, prospect_ids: Iterable[int]) -> dict[int, dict[str, list[Any]]]:
+        """prospect id -> {list field: the values this destination added and Outreach accepted}."""
+        if self._db is None:
+            return {}
+        ids = list(prospect_ids)
+        found: dict[int, dict[str, list[Any]]] = {}
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids[start:start + _LOOKUP_CHUNK]
+            query = (f"SELECT prospect_id, field, written FROM list_values "
+                     f"WHERE prospect_id IN ({','.join('?' * len(chunk))})")
+            try:
+                rows = self._db.execute(query, chunk).fetchall()
+            except sqlite3.OperationalError:  # a read-only view of a file written before the table existed
+                return {}
+            for prospect_id, field, written in rows:
+                found.setdefault(prospect_id, {})[field] = orjson.loads(written)
+        return found
+
+    def record_written_lists(self, prospect_id: int, written: dict[str, list[Any]]) -> None:
+        """Outreach accepted lists holding ``written``: the values this destination now owns per field."""
+        self._writable().executemany(
+            "INSERT OR REPLACE INTO list_values (prospect_id, field, written) VALUES (?, ?, ?)",
+            [(prospect_id, field, _canonical(values)) for field, values in written.items()])
+
+    # ----- dead letters carried over (a run whose input lacks them) ------------------------------------
+
+    def dead_letter_values(self, prospect_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+        """The values stored with the dead letters among ``prospect_ids`` (those stored without any, after a
+        local failure or by an older version, are absent: there is nothing to retry)."""
+        if self._db is None:
+            return {}
+        ids = list(prospect_ids)
+        found: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), _LOOKUP_CHUNK):
+            chunk = ids[start:start + _LOOKUP_CHUNK]
+            query = (f"SELECT prospect_id, attempted FROM dead_letters WHERE attempted IS NOT NULL "
+                     f"AND prospect_id IN ({','.join('?' * len(chunk))})")
+            try:
+                rows = self._db.execute(query, chunk).fetchall()
+            except sqlite3.OperationalError:  # a read-only view of a file written before the column existed
+                return {}
+            for prospect_id, attempted in rows:
+                found[prospect_id] = orjson.loads(attempted)
+        return found
 
     def start_run(self, started_at: str, dry_run: bool, full_resync: bool) -> int:
         cursor = self._writable().execute(

@@ -67,7 +67,9 @@ class Tally:
     failed: int = 0
     pending: int = 0
     dry_run_planned: int = 0  # prospects that would be sent, in a dry run
-    sent: int = 0
+    carried_over: int = 0  # targeted prospects taken from earlier runs' dead letters, absent from the input
+    sent: int = 0  # PATCH (and import) requests; reads are counted apart
+    reads: int = 0  # GET requests: the custom field types, the prospects' current lists
     retried: int = 0
     rate_limited: int = 0
     imports: int = 0  # bulk imports started (bisection's included)
@@ -89,6 +91,8 @@ class Tally:
         self.strategy = "patch"  # how changes were sent: "patch", "bulk", or "bulk, then patch"
         self.notes: list[str] = []  # what the report's message must say (a fallback from bulk to PATCH)
         self.planned_bytes = 0  # a dry run: the encoded import records of the planned updates
+        self.carried_over_ids: set[int] = set()  # failures among them are flagged in the report
+        self.warnings: list[str] = []  # allowed, but worth a word (a custom field Outreach does not know)
 
     def snapshot(self) -> Tally:
         """The counts now, for an event (no lists)."""
@@ -135,12 +139,15 @@ class Tally:
     def report(self, *, destination: str, started_at: str, finished_at: str, dry_run: bool, exit_code: int,
                segments: Iterable[tuple[str, int]], extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """The run report: one JSON object whose counts always add up. ``segments``: (id, mapping_id) of the
-        profile's segments. Keys beyond the contract: ``planned`` under ``prospects`` and ``planned_updates``
+        profile's segments. Keys beyond the contract: ``planned`` (dry runs) and ``carried_over`` (dead letters
+        of earlier runs absent from this input, also flagged on their failures) under ``prospects``,
+        ``reads`` under ``requests`` (GETs: the custom field types, current lists; ``sent`` counts writes),
+        ``warnings``, and ``planned_updates``
         (dry runs), ``exclusions_total`` / ``failures_total`` (the lists are capped), ``exit_code``, and
         ``extra``'s (input, state_path, malformed_lines, ...)."""
         check_counts(self, dry_run)
         prospects = {"targeted": self.targeted, "activated": self.activated, "unchanged": self.unchanged,
-                     "failed": self.failed, "pending": self.pending}
+                     "failed": self.failed, "pending": self.pending, "carried_over": self.carried_over}
         if dry_run:
             prospects["planned"] = self.dry_run_planned
         report: dict[str, Any] = {
@@ -151,17 +158,19 @@ class Tally:
             "records": {"read": self.read, "planned": self.planned, "excluded": self.excluded,
                         "malformed": self.malformed},
             "prospects": prospects,
-            "requests": {"sent": self.sent, "retried": self.retried, "rate_limited": self.rate_limited,
-                         "imports": self.imports, "polls": self.polls,
+            "requests": {"sent": self.sent, "reads": self.reads, "retried": self.retried,
+                         "rate_limited": self.rate_limited, "imports": self.imports, "polls": self.polls,
                          "records_per_import": round(self.import_records / self.imports, 1) if self.imports else 0},
             "strategy": self.strategy,
             "activation_rate": activation_rate(self, dry_run),
             "segments": segment_rows(segments, self.segments.totals()),
             "exclusions": [exclusion_json(entry) for entry in self.exclusions],
             "exclusions_total": self.excluded,
-            "failures": [failure_json(diagnostic) for diagnostic in self.failures],
+            "failures": [{**failure_json(diagnostic), "carried_over": diagnostic.prospect_id in self.carried_over_ids}
+                         for diagnostic in self.failures],
             "failures_total": self.failed,
             "exit_code": exit_code,
+            "warnings": list(self.warnings),
         }
         report["requests"]["lookups"] = self.lookups  # GET /prospects?filter[emails]=... (matching by email)
         report["identities"] = {"matched_by_email": self.matched_by_email}

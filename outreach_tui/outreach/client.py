@@ -111,6 +111,7 @@ class OutreachClient:
         self.retry = retry
         self.on_retry = on_retry
         self.requests_sent = 0
+        self.reads_sent = 0  # the GETs among requests_sent (a report counts reads apart from writes)
         self.retries = 0
         self.rate_limited = 0
         self.answers = 0  # HTTP answers received, of any status
@@ -271,6 +272,7 @@ class OutreachClient:
             tries.token = tries.refreshed_token or await self._tokens.access_token()
             tries.attempts += 1
             self.requests_sent += 1
+            self.reads_sent += method == "GET"
             response = await self._send(method, url, tries.token, content, params)
         except BaseException:  # no answer (or cancelled): the limiter must not wait for one
             self.limiter.abandon()
