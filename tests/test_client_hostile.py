@@ -28,7 +28,7 @@ from outreach_tui.outreach.errors import diagnose
 from outreach_tui.outreach.http import DEFAULT_TIMEOUTS, Timeouts
 from outreach_tui.outreach.ratelimit import RateLimiter
 from outreach_tui.outreach.retry import RetryPolicy
-from outreach_tui.outreach.scopes import first_missing_scope, parse_scopes
+from outreach_tui.outreach.scopes import missing_scopes, parse_scopes
 from outreach_tui.outreach.settings import OutreachSettings
 from outreach_tui.outreach.token_source import OAuthTokenSource
 from outreach_tui.outreach.tokens import FileBackend, StoreKey, TokenPlace, TokenRecord, TokenStore
@@ -279,8 +279,8 @@ def test_scopes_are_read_joined_by_plus_space_or_comma() -> None:
     assert parse_scopes("prospects.read prospects.write") == ["prospects.read", "prospects.write"]
     assert parse_scopes("prospects.read, prospects.write") == ["prospects.read", "prospects.write"]
     assert parse_scopes(["prospects.read", "users.read"]) == ["prospects.read", "users.read"]
-    assert first_missing_scope(["prospects.all"], ["prospects.read", "prospects.write"]) is None
-    assert first_missing_scope(["prospects.write"], ["prospects.read", "prospects.write"]) == "prospects.read"
+    assert missing_scopes(["prospects.read", "prospects.write"], ["prospects.all"]) == []
+    assert missing_scopes(["prospects.read", "prospects.write"], ["prospects.write"]) == ["prospects.read"]
 
 
 def settings_for(server: Server) -> OutreachSettings:

@@ -55,19 +55,3 @@ def connect(profile: Profile, hooks: ClientHooks, *, tokens: TokenSource | None 
 def connector(profile: Profile, *, tokens: TokenSource | None = None, retry: RetryPolicy | None = None) -> Connector:
     """``connect`` for ``profile``, waiting for the runner's hooks (tests pass their own tokens and policy)."""
     return lambda hooks: connect(profile, hooks, tokens=tokens, retry=retry)
-
-
-def granted_scopes(tokens: TokenSource) -> list[str] | None:
-    """The scopes of the token in hand (call after ``access_token()``); None when unknown: an
-    ``OUTREACH_ACCESS_TOKEN`` from the environment says nothing about its scopes, and a stored sign-in
-    that recorded none is not second-guessed (Outreach's 403 still names a missing scope)."""
-    scopes = getattr(tokens, "scopes", None)
-    return list(scopes) if scopes else None
-
-
-def missing_run_scopes(profile: Profile, tokens: TokenSource) -> list[str]:
-    """The scopes ``profile.required_scopes()`` needs that the token (known scopes only) lacks."""
-    from outreach_tui.outreach.scopes import missing_scopes
-
-    granted = granted_scopes(tokens)
-    return [] if granted is None else missing_scopes(list(profile.required_scopes()), granted)

@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from outreach_tui.export.connect import Connection, missing_run_scopes
+from outreach_tui.export.connect import Connection
 from outreach_tui.export.control import EXIT_AUTH, EXIT_UNREACHABLE, EXIT_USAGE, RunControl, RunStopped
 from outreach_tui.export.custom_types import Types, check_custom_fields, is_typed, value_problem
 from outreach_tui.export.tally import Tally
 from outreach_tui.outreach import catalog
 from outreach_tui.outreach.client import OutreachRequestFailed, OutreachUnreachable
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing, TokenSource
+from outreach_tui.outreach.token_source import missing_run_scope
 from outreach_tui.profile import Profile
 
 
@@ -42,19 +43,15 @@ def writes_custom_fields(profile: Profile) -> bool:
 
 async def preflight(profile: Profile, connection: Connection) -> Checked:
     """Raises RunStopped when the run cannot go on; else the warnings and the typed fields."""
-    tokens = connection.tokens
     try:
-        await tokens.access_token()
+        missing = await missing_run_scope(connection.tokens, profile.required_scopes(),
+                                          profile.token_place().login_hint)
     except AuthUnreachable as exc:
         raise RunStopped(EXIT_UNREACHABLE, str(exc)) from None
     except AuthRequired as exc:
         raise RunStopped(EXIT_AUTH, str(exc)) from None
-    missing = missing_run_scopes(profile, tokens)
-    if missing:
-        names = ", ".join(missing)
-        raise RunStopped(EXIT_AUTH, f"The Outreach sign-in lacks the scope{'s' * (len(missing) > 1)} {names}, "
-                                    f"which this export needs; run {profile.token_place().login_hint} to sign "
-                                    "in again and grant it.")
+    if missing is not None:
+        raise RunStopped(EXIT_AUTH, str(missing))
     checked = Checked()
     if not writes_custom_fields(profile):
         return checked

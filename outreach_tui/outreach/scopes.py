@@ -30,9 +30,3 @@ def scope_covers(granted: list[str], needed: str) -> bool:
 def missing_scopes(needed: list[str], granted: list[str]) -> list[str]:
     """The scopes of ``needed`` that ``granted`` does not cover, in ``needed``'s order."""
     return [scope for scope in needed if not scope_covers(granted, scope)]
-
-
-def first_missing_scope(granted: list[str], needed: list[str]) -> str | None:
-    """For the start of a run: the first scope the run needs that the token lacks, or None when covered."""
-    missing = missing_scopes(needed, granted)
-    return missing[0] if missing else None

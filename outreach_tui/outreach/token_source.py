@@ -18,7 +18,7 @@ from outreach_tui.outreach.credentials import (
     TokenSource,
     env_access_token,
 )
-from outreach_tui.outreach.scopes import first_missing_scope
+from outreach_tui.outreach.scopes import missing_scopes
 from outreach_tui.outreach.settings import OutreachSettings
 from outreach_tui.outreach.token_endpoint import MINT_INTERVAL, client_secret_for, oauth_client, post_token_patiently
 from outreach_tui.outreach.tokens import TokenPlace, TokenRecord, TokenStore, default_store, fingerprint
@@ -198,9 +198,11 @@ async def missing_run_scope(source: TokenSource, needed: Sequence[str], login_hi
     granted = source.scopes
     if not granted:
         return None
-    missing = first_missing_scope(granted, list(needed))
-    if missing is None:
+    missing = missing_scopes(list(needed), granted)
+    if not missing:
         return None
-    return ScopeMissing(f"The Outreach sign-in lacks the scope {missing}, which this run needs (granted: "
-                        f"{' '.join(granted)}). Make sure the Outreach app allows {missing} and the profile's "
-                        f"outreach.scopes lists it, then run: {login_hint}", scope=missing)
+    names, plural = ", ".join(missing), "s" if len(missing) > 1 else ""
+    return ScopeMissing(f"The Outreach sign-in lacks the scope{plural} {names}, which this run needs (granted: "
+                        f"{' '.join(granted)}). Make sure the Outreach app allows {names} and the profile's "
+                        f"outreach.scopes lists {'them' if plural else 'it'}, then run: {login_hint}",
+                        scope=missing[0])
