@@ -73,8 +73,9 @@ def test_bulk_sends_chunked_imports_and_activates_every_prospect(tmp_path: Path,
     requests = report["requests"]
     assert requests["imports"] == 6 and requests["records_per_import"] == 50.0
     assert requests["polls"] == stats.count(*POLL, 200) >= 6
-    # every request: imports, polls and the batched read-backs (10 sampled per import, 100 per GET)
-    assert requests["sent"] == requests["imports"] + requests["polls"] + 1
+    # writes are the imports; reads are GET /types (the profile writes customN), the polls and the batched
+    # read-backs (10 sampled per import, 100 per GET)
+    assert requests["sent"] == requests["imports"] and requests["reads"] == 1 + requests["polls"] + 1
     assert next(e for e in events if isinstance(e, StrategyChosen)).strategy == "bulk"
     progress = [e for e in events if isinstance(e, ImportsProgress)]
     assert progress and max(e.in_flight for e in progress) >= 1 and progress[-1].records_finished == count
@@ -103,18 +104,22 @@ def test_an_import_body_never_exceeds_two_megabytes(tmp_path: Path, sandbox_fact
     assert (sb.prospect(count) or {})["title"] == f"{long}{count}"
 
 
-CUSTOM9_TYPES = {"data": [{"type": "prospect", "meta": {"validations": {
-    "custom9": {"type": "inclusion", "required": False, "label": "Tier", "definition": ["gold", "silver"]}}}}]}
+TAKEN = "taken@corp.example"  # held by another prospect: Outreach refuses it (422) in an import and by PATCH
 
 
 def test_one_percent_failing_records_are_isolated_with_outreachs_diagnostic(tmp_path: Path, sandbox_factory) -> None:
+    # A failure only Outreach can see (it dedupes prospects by email), so nothing is refused before sending.
     n, failing = 400, {37, 151, 252, 390}
     sb = sandbox_factory(prospects=n, import_delay=0.02)
-    sb.set_types(CUSTOM9_TYPES)
+    sb.add_prospects({n + 1: {"emails": [TAKEN]}})
     profile = bulk_profile(tmp_path, sb.api_base, export={"strategy": "bulk"},
-                            mapping=(("person.name.firstName", "firstName"), ("person.jobTitle", "custom9")))
-    write_records(tmp_path / "in.jsonl", [record(i, f"first-{i}", "bronze" if i in failing else "gold")
-                                          for i in range(1, n + 1)])
+                            mapping=(("person.name.firstName", "firstName"), ("workEmail.address", "emails")))
+    rows = []
+    for i in range(1, n + 1):
+        row = record(i, f"first-{i}")
+        row["workEmail"] = {"address": TAKEN if i in failing else f"p{i}@corp.example"}
+        rows.append(row)
+    write_records(tmp_path / "in.jsonl", rows)
 
     finished, _ = run_bulk(profile, sb)
 
@@ -122,11 +127,13 @@ def test_one_percent_failing_records_are_isolated_with_outreachs_diagnostic(tmp_
     assert finished.exit_code == 1 and (counts.activated, counts.failed, counts.pending) == (n - 4, 4, 0)
     diagnostics = {d.prospect_id: d for d in _failures(finished)}
     assert set(diagnostics) == failing
-    assert all(d.status == 422 and d.field == "custom9" and "included" in d.detail.lower()
+    assert all(d.status == 422 and d.field == "emails" and "taken" in d.detail.lower()
                for d in diagnostics.values()), diagnostics
     for i in range(1, n + 1):
         prospect = sb.prospect(i) or {}
-        assert prospect.get("firstName") == (None if i in failing else f"first-{i}"), i
+        # one bad field never sinks the rest: an isolated prospect's other fields are resent without it
+        assert prospect.get("firstName") == f"first-{i}", i
+        assert prospect.get("emails") == (None if i in failing else [f"p{i}@corp.example"]), i
     stats, k = sb.stats, len(failing)
     clean_imports = 1
     bound = clean_imports + 2 * k * math.ceil(math.log2(n))
@@ -134,15 +141,17 @@ def test_one_percent_failing_records_are_isolated_with_outreachs_diagnostic(tmp_
     patches = sum(times for (method, _, _), times in stats.requests.items() if method == "PATCH")
     print(f"isolation: {imports} imports, {polls} polls, {patches} PATCHes (bound {bound} each)")
     assert imports <= bound and polls <= bound + imports
-    assert patches == stats.count(*PATCH, 422) == k  # one PATCH per isolated record, for its diagnostic
+    # one PATCH per isolated record for Outreach's diagnostic (422), then its other fields without the bad one
+    assert stats.count(*PATCH, 422) == k and patches == 2 * k
     with StateStore.open(tmp_path / "state.sqlite3") as state:
-        assert state.dead_letters == failing and state.accepted_count() == n - k
+        assert state.dead_letters == failing and state.accepted_count() == n
 
 
 def _failures(finished: Finished) -> list[Any]:
     from outreach_tui.diagnostics import Diagnostic
 
-    return [Diagnostic(**entry) for entry in finished.report["failures"]]
+    return [Diagnostic(**{key: value for key, value in entry.items() if key != "carried_over"})
+            for entry in finished.report["failures"]]
 
 
 def test_a_read_back_mismatch_stops_bulk_and_sends_the_rest_by_patch(tmp_path: Path, sandbox_factory) -> None:

@@ -68,7 +68,12 @@ def test_a_carried_over_prospect_that_fails_again_is_flagged_and_kept(tmp_path: 
 
 def test_a_state_file_from_before_keeps_working(tmp_path: Path, sandbox: Sandbox) -> None:
     state = tmp_path / "state.sqlite3"
-    with sqlite3.connect(state) as db:  # the dead-letter table as it was, without the stored values
+    with sqlite3.connect(state) as db:  # a state of the release before: dead letters without their values
+        db.execute("CREATE TABLE accepted (prospect_id INTEGER PRIMARY KEY, fields BLOB NOT NULL, run_id INTEGER, "
+                   "accepted_at TEXT NOT NULL)")
+        db.execute("CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at TEXT NOT NULL, "
+                   "finished_at TEXT, dry_run INTEGER NOT NULL, full_resync INTEGER NOT NULL, exit_code INTEGER, "
+                   "report BLOB)")
         db.execute("CREATE TABLE dead_letters (prospect_id INTEGER PRIMARY KEY, run_id INTEGER, status INTEGER, "
                    "error_id TEXT NOT NULL, detail TEXT NOT NULL, field TEXT, failed_at TEXT NOT NULL)")
         db.execute("INSERT INTO dead_letters VALUES (7, 1, 404, 'resourceNotFound', 'gone', NULL, '2026-01-01')")

@@ -39,7 +39,8 @@ def test_a_segment_into_a_numerical_field_stops_the_run_before_any_patch(tmp_pat
         in finished.message
     assert sandbox.stats.patch_count == 0
     assert (finished.counts.pending, finished.counts.activated) == (5, 0)
-    assert finished.report["requests"] == {"sent": 0, "reads": 1, "retried": 0, "rate_limited": 0}
+    assert finished.report["requests"] == {"sent": 0, "reads": 1, "retried": 0, "rate_limited": 0, "imports": 0,
+                                           "polls": 0, "records_per_import": 0, "lookups": 0}
 
     # the headless command: exit 2, the problem on stderr
     done = run_cli(profile, env=cli_env(tmp_path / "data", token_for(sandbox)))
