@@ -310,3 +310,20 @@ async def test_tls_verification_stays_on() -> None:
     async with oauth_client() as client:
         context = client._transport._pool._ssl_context  # type: ignore[attr-defined]
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+
+
+def test_login_says_where_to_sign_in_before_it_says_it_is_waiting(tmp_path: Path, auth_sandbox: Sandbox,
+                                                                  signin_env: Path) -> None:
+    """The browser login tells the user what to do (the URL), then that it waits for them: not the reverse."""
+    import os
+    import subprocess
+    import sys
+
+    profile = make_profile(tmp_path, auth_sandbox)
+    env = {**os.environ, "BROWSER": "true"}  # the `true` command: no browser opens
+    done = subprocess.run([sys.executable, "-m", "outreach_tui", "login", str(profile.path), "--timeout", "1"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 3, done.stderr  # nobody signed in: timed out
+    told, waiting = done.stderr.find("Sign in to Outreach in your browser"), done.stderr.find("Waiting for the sign-in")
+    assert 0 <= told < waiting, done.stderr
+    assert profile.outreach.redirect_uri in done.stderr  # the URI to register on the Outreach app

@@ -55,11 +55,11 @@ def _open_in_background(url: str) -> None:
 
 def _show_url(url: str) -> None:
     _say(f"Sign in to Outreach in your browser. If it does not open, visit:\n\n  {url}\n")
+    _say("Waiting for the sign-in to finish in the browser (Ctrl+C to cancel)...")
 
 
 async def _browser_login(profile: Profile, timeout: float) -> auth.SignInResult:
     _say(auth.redirect_uri_advice(profile.outreach))
-    _say("Waiting for the sign-in to finish in the browser (Ctrl+C to cancel)...")
     return await auth.sign_in(profile.outreach, profile.token_place(), open_browser=_open_in_background,
                               on_url=_show_url, timeout=timeout)
 
