@@ -176,7 +176,7 @@ def test_dry_runs_look_up_when_signed_in_and_never_cache(tmp_path: Path, sandbox
 
     signed_in, _ = run_export(profile, sb=sandbox, dry_run=True)
 
-    assert signed_in.report["planned_updates"] == [
+    assert signed_in.report["planned_updates_sample"] == [
         {"data": {"type": "prospect", "id": 3, "attributes": {"firstName": "Ann"}}}]
     assert signed_in.report["requests"]["lookups"] == 1 and sandbox.stats.patch_count == 0
 

@@ -35,9 +35,9 @@ def test_parquet_from_the_demo_data_plans_to_the_same_report_as_json_lines(tmp_p
 
     assert from_parquet == from_jsonl
     assert from_jsonl["records"]["planned"] > 200 and from_jsonl["exclusions_total"] > 0
-    assert from_jsonl["prospects"]["planned"] > 200 and len(from_jsonl["planned_updates"]) == 5
+    assert from_jsonl["prospects"]["planned"] > 200 and len(from_jsonl["planned_updates_sample"]) == 5
     # and the demo file itself (numeric and text ids, two malformed lines) plans the same prospects
     demo = dry_run_report(tmp_path, DEMO / "profiles.jsonl", "jsonl")
-    for key in ("prospects", "segments", "planned_updates", "identities", "exclusions_total"):
+    for key in ("prospects", "segments", "planned_updates_sample", "identities", "exclusions_total"):
         assert demo[key] == from_parquet[key], key
     assert demo["records"]["malformed"] == 2

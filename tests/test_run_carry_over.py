@@ -63,7 +63,7 @@ def test_a_carried_over_prospect_that_fails_again_is_flagged_and_kept(tmp_path: 
 
     dry, _ = run_export(profile, sb=sandbox, dry_run=True)  # still a dead letter: a dry run shows it planned
     assert (dry.report["prospects"]["carried_over"], dry.report["prospects"]["planned"]) == (1, 1)
-    assert dry.report["planned_updates"][0]["data"]["attributes"] == {"firstName": "Gone"}
+    assert dry.report["planned_updates_sample"][0]["data"]["attributes"] == {"firstName": "Gone"}
 
 
 def test_a_state_file_from_before_keeps_working(tmp_path: Path, sandbox: Sandbox) -> None:

@@ -121,7 +121,7 @@ def test_dry_run_needs_no_credentials(tmp_path: Path, sandbox: Sandbox) -> None:
 
     assert result.returncode == 0, result.stderr
     report = read_report(tmp_path / "r.json")
-    assert report["prospects"]["planned"] == 6 and len(report["planned_updates"]) == 5
+    assert report["prospects"]["planned"] == 6 and len(report["planned_updates_sample"]) == 5
     assert "dry run" in result.stderr and sandbox.stats.count(method="PATCH") == 0
 
 

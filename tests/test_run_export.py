@@ -156,15 +156,15 @@ def test_dry_run_plans_and_diffs_but_sends_nothing(tmp_path: Path, sandbox: Sand
     assert (finished.counts.dry_run_planned, finished.counts.targeted) == (8, 8)
     report = finished.report
     assert report["dry_run"] is True and report["prospects"]["planned"] == 8
-    assert report["planned_updates"][0] == {"data": {"type": "prospect", "id": 1, "attributes": {
+    assert report["planned_updates_sample"][0] == {"data": {"type": "prospect", "id": 1, "attributes": {
         "firstName": "v1-first-1", "title": "title-1", "custom4": "existing"}}}
-    assert len(report["planned_updates"]) == 5
+    assert len(report["planned_updates_sample"]) == 5
 
     run_export(profile, sb=sandbox, state_path=state)
     write_records(tmp_path / "in.jsonl", [*standard_records(7), record(8, "changed")])
     dry, _ = run_export(profile, dry_run=True, state_path=state)
     assert (dry.counts.unchanged, dry.counts.dry_run_planned) == (7, 1)
-    assert dry.report["planned_updates"] == [{"data": {"type": "prospect", "id": 8,
+    assert dry.report["planned_updates_sample"] == [{"data": {"type": "prospect", "id": 8,
                                                        "attributes": {"firstName": "changed"}}}]
 
 

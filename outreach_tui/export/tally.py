@@ -142,7 +142,7 @@ class Tally:
         profile's segments. Keys beyond the contract: ``planned`` (dry runs) and ``carried_over`` (dead letters
         of earlier runs absent from this input, also flagged on their failures) under ``prospects``,
         ``reads`` under ``requests`` (GETs: the custom field types, current lists; ``sent`` counts writes),
-        ``warnings``, and ``planned_updates``
+        ``warnings``, and ``planned_updates_sample`` (the first PATCH bodies; ``prospects.planned`` counts them all)
         (dry runs), ``exclusions_total`` / ``failures_total`` (the lists are capped), ``exit_code``, and
         ``extra``'s (input, state_path, malformed_lines, ...)."""
         check_counts(self, dry_run)
@@ -175,7 +175,7 @@ class Tally:
         report["requests"]["lookups"] = self.lookups  # GET /prospects?filter[emails]=... (matching by email)
         report["identities"] = {"matched_by_email": self.matched_by_email}
         if dry_run:
-            report["planned_updates"] = list(self.planned_updates)
+            report["planned_updates_sample"] = list(self.planned_updates)
         report["malformed_lines"] = [asdict(entry) for entry in self.malformed_lines]
         if extra:
             report.update({key: value for key, value in extra.items() if key not in report})

@@ -81,7 +81,7 @@ class ReviewStep(Step):
     def show_preview(self, report: dict[str, Any]) -> None:
         records = report.get("records", {})
         prospects = report.get("prospects", {})
-        updates = report.get("planned_updates") or []
+        updates = report.get("planned_updates_sample") or []
         shown = updates[:PAYLOADS_SHOWN]
         summary = Text(f"Dry run: {records.get('read', 0):,} records read, {records.get('excluded', 0):,} "
                        f"excluded, {records.get('malformed', 0):,} malformed; {prospects.get('targeted', 0):,} "
