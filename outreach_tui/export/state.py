@@ -134,15 +134,8 @@ class StateStore(FieldCleanupTables, EmailMatchTables, ListValueTables):
         """The last accepted values of each known prospect among ``prospect_ids``."""
         if self._db is None:
             return {}
-        ids = list(prospect_ids)
-        found: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = ids[start:start + LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT prospect_id, fields FROM accepted WHERE prospect_id IN ({marks})"
-            for prospect_id, fields in self._db.execute(query, chunk):
-                found[prospect_id] = orjson.loads(fields)
-        return found
+        query = "SELECT prospect_id, fields FROM accepted WHERE prospect_id IN ({marks})"
+        return {prospect_id: orjson.loads(fields) for prospect_id, fields in self._select_in(query, prospect_ids)}
 
     def diff(self, planned: Iterable[tuple[int, dict[str, Any]]],
              full_resync: bool = False) -> Iterator[Change]:
@@ -256,19 +249,12 @@ class StateStore(FieldCleanupTables, EmailMatchTables, ListValueTables):
         local failure or by an older version, are absent: there is nothing to retry)."""
         if self._db is None:
             return {}
-        ids = list(prospect_ids)
-        found: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = ids[start:start + LOOKUP_CHUNK]
-            query = (f"SELECT prospect_id, attempted FROM dead_letters WHERE attempted IS NOT NULL "
-                     f"AND prospect_id IN ({','.join('?' * len(chunk))})")
-            try:
-                rows = self._db.execute(query, chunk).fetchall()
-            except sqlite3.OperationalError:  # a read-only view of a file written before the column existed
-                return {}
-            for prospect_id, attempted in rows:
-                found[prospect_id] = orjson.loads(attempted)
-        return found
+        query = ("SELECT prospect_id, attempted FROM dead_letters WHERE attempted IS NOT NULL "
+                 "AND prospect_id IN ({marks})")
+        try:
+            return {prospect_id: orjson.loads(stored) for prospect_id, stored in self._select_in(query, prospect_ids)}
+        except sqlite3.OperationalError:  # a read-only view of a file written before the column existed
+            return {}
 
     def start_run(self, started_at: str, dry_run: bool, full_resync: bool) -> int:
         cursor = self._writable().execute(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from outreach_tui.export.state_schema import LOOKUP_CHUNK, StateTables
+from outreach_tui.export.state_schema import StateTables
 
 
 class EmailMatchTables(StateTables):
@@ -14,15 +14,11 @@ class EmailMatchTables(StateTables):
         """Cached answers for ``emails`` (lowercase): the prospect ids holding each, and when it was asked."""
         if self._db is None:
             return {}
-        wanted = list(emails)
         found: dict[str, tuple[list[int], float]] = {}
         try:
-            for start in range(0, len(wanted), LOOKUP_CHUNK):
-                chunk = wanted[start:start + LOOKUP_CHUNK]
-                query = ("SELECT email, candidates, looked_up_at FROM email_matches "
-                         f"WHERE email IN ({','.join('?' * len(chunk))})")
-                for email, candidates, at in self._db.execute(query, chunk):
-                    found[email] = ([int(i) for i in candidates.split(",") if i], float(at))
+            for email, candidates, at in self._select_in(
+                    "SELECT email, candidates, looked_up_at FROM email_matches WHERE email IN ({marks})", emails):
+                found[email] = ([int(i) for i in candidates.split(",") if i], float(at))
         except sqlite3.Error:
             return {}  # a read-only view of a file created by an older version: nothing cached
         return found

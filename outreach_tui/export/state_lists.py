@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from outreach_tui.export.state_schema import LOOKUP_CHUNK, StateTables, canonical
+from outreach_tui.export.state_schema import StateTables, canonical
 
 
 class ListValueTables(StateTables):
@@ -17,18 +17,13 @@ class ListValueTables(StateTables):
         """prospect id -> {list field: the values this destination added and Outreach accepted}."""
         if self._db is None:
             return {}
-        ids = list(prospect_ids)
         found: dict[int, dict[str, list[Any]]] = {}
-        for start in range(0, len(ids), LOOKUP_CHUNK):
-            chunk = ids[start:start + LOOKUP_CHUNK]
-            query = (f"SELECT prospect_id, field, written FROM list_values "
-                     f"WHERE prospect_id IN ({','.join('?' * len(chunk))})")
-            try:
-                rows = self._db.execute(query, chunk).fetchall()
-            except sqlite3.OperationalError:  # a read-only view of a file written before the table existed
-                return {}
-            for prospect_id, field, written in rows:
+        try:
+            for prospect_id, field, written in self._select_in(
+                    "SELECT prospect_id, field, written FROM list_values WHERE prospect_id IN ({marks})", prospect_ids):
                 found.setdefault(prospect_id, {})[field] = orjson.loads(written)
+        except sqlite3.OperationalError:  # a read-only view of a file written before the table existed
+            return {}
         return found
 
     def record_written_lists(self, prospect_id: int, written: dict[str, list[Any]]) -> None:

@@ -4,6 +4,7 @@ connection, the canonical JSON encoding, the timestamp format and the error type
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,15 @@ class StateTables:
     _db: sqlite3.Connection | None
     _dead: set[int]
     run_id: int | None
+
+    def _select_in(self, query: str, keys: Iterable[Any]) -> Iterator[Any]:
+        """The rows of ``query`` (its ``IN ({marks})`` filled) for ``keys``, ``LOOKUP_CHUNK`` keys per SELECT, so
+        a million prospects cost a few thousand SELECTs. Only on an open store."""
+        assert self._db is not None
+        wanted = list(keys)
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start:start + LOOKUP_CHUNK]
+            yield from self._db.execute(query.format(marks=",".join("?" * len(chunk))), chunk).fetchall()
 
     def _writable(self) -> sqlite3.Connection:
         if self._db is None:
