@@ -7,6 +7,10 @@ safe to repeat).
 
 Values are stored per prospect as one JSON object ``{field: value}`` (the last accepted value of each
 field); comparing canonical JSON bytes keeps ``1`` and ``true`` and ``"1"`` distinct.
+
+``StateStore`` is the one entry: the tables and what they share are in ``state_schema.py``, the writer lock in
+``state_lock.py``, and the tables of single features are mixed in from ``state_cleanup.py`` (fields the
+profile no longer maps), ``state_email.py`` (the email-match cache) and ``state_lists.py`` (list values).
 """
 
 from __future__ import annotations

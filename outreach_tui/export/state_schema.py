@@ -81,7 +81,6 @@ class StateError(Exception):
     """The state file cannot be opened or written. The message names the file and what to do."""
 
 
-
 class StateTables:
     """What the groups of state methods (``state_*.py``) share: the open connection (None: a read-only view
     of a missing file), the dead-letter ids, and the current run."""
