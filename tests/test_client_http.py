@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from outreach_tui.outreach import client as client_module
+from outreach_tui.outreach import reads as reads_module
 from outreach_tui.outreach.client import OutreachClient, OutreachRequestFailed, OutreachUnreachable, PatchResult
 from outreach_tui.outreach.credentials import AuthRequired, ScopeMissing, StaticTokenSource
 from outreach_tui.outreach.errors import diagnose
@@ -270,8 +270,8 @@ async def test_custom_field_types(sandbox: Sandbox, make_client: Callable[..., O
 async def test_get_prospects_follows_pages(
     sandbox: Sandbox, make_client: Callable[..., OutreachClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(client_module, "PAGE_SIZE", 7)  # several pages per query
-    monkeypatch.setattr(client_module, "IDS_PER_QUERY", 20)  # several queries
+    monkeypatch.setattr(reads_module, "PAGE_SIZE", 7)  # several pages per query
+    monkeypatch.setattr(reads_module, "IDS_PER_QUERY", 20)  # several queries
     client = make_client()
     assert (await client.patch_prospect(33, {"firstName": "Zed", "title": "Boss"})).ok
     wanted = [*range(1, 51), 999, 33]

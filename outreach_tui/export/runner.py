@@ -12,23 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from itertools import chain, islice
 from typing import TYPE_CHECKING, Any
 
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export.alerts import AlertSender
 from outreach_tui.export.cleanup import CleanupTally, PendingCleanup, clean_up
-from outreach_tui.export.control import (
-    EXIT_AUTH,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    RunControl,
-    RunOptions,
-    RunStopped,
-)
+from outreach_tui.export.control import EXIT_AUTH, EXIT_USAGE, RunControl, RunOptions, RunStopped
 from outreach_tui.export.events import (
     Event,
     Excluded,
@@ -41,10 +31,12 @@ from outreach_tui.export.events import (
     RunStarted,
     Throttled,
 )
+from outreach_tui.export.finish import finish_run
 from outreach_tui.export.inputs import STDIN, Records, follow_path, input_path, open_records
 from outreach_tui.export.plan import PlannedProspect, Planner
-from outreach_tui.export.report import ExclusionEntry, ReportError, summary_line, write_report
+from outreach_tui.export.report import ExclusionEntry
 from outreach_tui.export.state import Change, StateError, StateStore, state_path_for
+from outreach_tui.export.state_schema import timestamp
 from outreach_tui.export.tally import EXCLUDED_EVENT_CAP, Tally
 from outreach_tui.outreach.credentials import AuthRequired
 from outreach_tui.profile import Profile
@@ -62,10 +54,6 @@ __all__ = ["EXIT_USAGE", "ExportRunner", "RunOptions", "RunStopped"]
 PROGRESS_INTERVAL = 0.1  # seconds between Progress events (at most ~10/s)
 PLAN_CHUNK = 1_000  # records planned between two yields to the event loop
 DIFF_CHUNK = 100  # prospects diffed against the state at a time
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class ExportRunner:
@@ -117,7 +105,7 @@ class ExportRunner:
     # ----- the pipeline ------------------------------------------------------------------------------
 
     async def run(self) -> Finished:
-        started_at = _now_iso()
+        started_at = timestamp()
         options = self.options
         self._emit(RunStarted(destination=self.profile.destination.name,
                               input=str(input_path(self.profile, options)), dry_run=options.dry_run,
@@ -399,55 +387,9 @@ class ExportRunner:
                 self._emit(progress)
 
     async def _finish(self, started_at: str) -> Finished:
-        fatal, options = self._control.fatal, self.options
-        message = str(fatal) if fatal is not None else ""
-        if fatal is None and self.cancelled:
-            message = "interrupted: state saved; prospects not sent are pending, the next run sends them"
-        message = "; ".join([*filter(None, [message]), *self.tally.notes])  # e.g. bulk fell back to PATCH
+        """The report, the state's run record and the alerts (export/finish.py)."""
         counts = self.counts()
-        exit_code = self._exit_code(counts)
         self._emit(self._progress())
-        report = self.tally.report(
-            destination=self.profile.destination.name, started_at=started_at, finished_at=_now_iso(),
-            dry_run=options.dry_run, exit_code=exit_code,
-            segments=((segment.id, segment.mapping_id) for segment in self.profile.segments),
-            extra={"input": str(input_path(self.profile, options)), "full_resync": options.full_resync,
-                   "follow": options.follow, "state_path": str(self._state.path) if self._state else None,
-                   "message": message or None, "cleared": self.cleanup.report(), **self._estimates()},
-        )
-        report_path = options.report_path
-        if report_path is not None:
-            try:
-                write_report(report_path, report)
-            except ReportError as exc:
-                message = f"{message}; {exc}" if message else str(exc)
-                report_path = None
-                exit_code = max(exit_code, EXIT_USAGE) if exit_code != EXIT_INTERRUPTED else exit_code
-        if self._state is not None:
-            with contextlib.suppress(StateError):
-                if not options.dry_run:
-                    self._state.finish_run(_now_iso(), exit_code, report)
-            self._state.close()
-        summary = summary_line(counts, options.dry_run, report_path)
-        finished = Finished(counts=counts, exit_code=exit_code,
-                            report_path=str(report_path) if report_path else None, report=report,
-                            message=f"{message}\n{summary}" if message else summary)
-        self._alerts.finished(finished)
-        await self._alerts.aclose()
-        self._emit(finished)
-        return finished
-
-    def _estimates(self) -> dict[str, Any]:
-        """A dry run's report: the requests and budget hours each strategy would use (export/bulk.py)."""
-        if not self.options.dry_run:
-            return {}
-        from outreach_tui.export.bulk import strategy_estimates
-
-        return {"strategies": strategy_estimates(self.tally.dry_run_planned, self.tally.planned_bytes, self.profile)}
-
-    def _exit_code(self, counts: Tally) -> int:
-        if self._control.fatal is not None:
-            return self._control.fatal.exit_code
-        if self.cancelled:
-            return EXIT_INTERRUPTED
-        return EXIT_FAILED if counts.failed or self.cleanup.failed else EXIT_OK
+        return await finish_run(self.profile, self.options, started_at, counts, tally=self.tally,
+                                control=self._control, cleanup=self.cleanup, state=self._state, alerts=self._alerts,
+                                emit=self._emit)

@@ -7,6 +7,10 @@ safe to repeat).
 
 Values are stored per prospect as one JSON object ``{field: value}`` (the last accepted value of each
 field); comparing canonical JSON bytes keeps ``1`` and ``true`` and ``"1"`` distinct.
+
+``StateStore`` is the one entry: the tables and what they share are in ``state_schema.py``, the writer lock in
+``state_lock.py``, and the tables of single features are mixed in from ``state_cleanup.py`` (fields the
+profile no longer maps), ``state_email.py`` (the email-match cache) and ``state_lists.py`` (list values).
 """
 
 from __future__ import annotations
@@ -17,58 +21,22 @@ import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from outreach_tui.diagnostics import Diagnostic
+from outreach_tui.export.state_cleanup import FieldCleanupTables
+from outreach_tui.export.state_email import EmailMatchTables
 from outreach_tui.export.state_file import read_only_uri, refuse_if_not_ours
-from outreach_tui.filelock import try_lock, unlock
+from outreach_tui.export.state_lists import ListValueTables
+from outreach_tui.export.state_lock import lock_for_writing, release
+from outreach_tui.export.state_schema import LOOKUP_CHUNK, StateError, canonical, create_tables, timestamp
 from outreach_tui.locations import data_dir
 from outreach_tui.profile import Profile
 
-_LOOKUP_CHUNK = 500  # prospect ids per SELECT ... IN (...)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accepted (
-    prospect_id INTEGER PRIMARY KEY,
-    fields BLOB NOT NULL,            -- JSON object: field -> value last accepted by Outreach
-    run_id INTEGER,
-    accepted_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    dry_run INTEGER NOT NULL,
-    full_resync INTEGER NOT NULL,
-    exit_code INTEGER,
-    report BLOB                      -- the JSON report, without secrets
-);
-CREATE TABLE IF NOT EXISTS dead_letters (
-    prospect_id INTEGER PRIMARY KEY,
-    run_id INTEGER,
-    status INTEGER,
-    error_id TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    field TEXT,
-    failed_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS field_writers (
-    field TEXT PRIMARY KEY,          -- a prospect attribute this destination writes
-    kind TEXT NOT NULL,              -- "segment" or "row": what in the profile wrote it
-    name TEXT NOT NULL               -- the segment id, or the mapping row's source path
-);
-CREATE TABLE IF NOT EXISTS email_matches (  -- matching by email (export/email_match.py)
-    email TEXT PRIMARY KEY,          -- lowercase
-    prospect_id INTEGER,             -- the one prospect holding it; NULL: none, or several
-    candidates TEXT NOT NULL,        -- every prospect id holding it, comma-separated ('' for none)
-    looked_up_at REAL NOT NULL       -- epoch seconds
-);
-CREATE INDEX IF NOT EXISTS email_matches_by_prospect ON email_matches (prospect_id);
-"""
+__all__ = ["Change", "StateError", "StateStore", "default_state_path", "state_path_for"]
 
 
 def default_state_path(profile: Profile) -> Path:
@@ -90,28 +58,6 @@ def state_path_for(profile: Profile, override: Path | None = None) -> Path:
     return default_state_path(profile)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _canonical(value: Any) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
-
-
-def _add_fidelity_tables(connection: sqlite3.Connection) -> None:
-    """Dead letters keep the values they tried to write (files made before that gain the column), and
-    ``list_values`` holds, per prospect and list field, the values this destination added itself."""
-    columns = {row[1] for row in connection.execute("PRAGMA table_info(dead_letters)")}
-    if "attempted" not in columns:
-        connection.execute("ALTER TABLE dead_letters ADD COLUMN attempted BLOB")  # a JSON object, or NULL
-    connection.execute("CREATE TABLE IF NOT EXISTS list_values (prospect_id INTEGER NOT NULL, field TEXT NOT NULL, "
-                       "written BLOB NOT NULL, PRIMARY KEY (prospect_id, field))")  # JSON list
-
-
-class StateError(Exception):
-    """The state file cannot be opened or written. The message names the file and what to do."""
-
-
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs twice as much, once per prospect
 class Change:
     """What to send for one prospect after the diff: ``attributes`` is empty when nothing changed."""
@@ -122,38 +68,7 @@ class Change:
     retry_of_dead_letter: bool = False
 
 
-def _lock_for_writing(path: Path) -> int:
-    """One writer per state file: two exports of one destination at once would diff against the same state
-    and send the same updates twice. A lock on ``<state>.lock``, held while the store is open (dropped by
-    the system when the process ends, however it ends: a killed run leaves no stale lock)."""
-    descriptor = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        if not try_lock(descriptor):
-            raise StateError(
-                f"{path}: another export of this destination is running ({_lock_holder(descriptor)}); wait for "
-                "it to finish, or stop it. Two exports at once would send the same updates twice.")
-        os.ftruncate(descriptor, 0)
-        os.write(descriptor, f"process {os.getpid()}, started {_now()}".encode())
-    except BaseException:
-        os.close(descriptor)
-        raise
-    return descriptor
-
-
-def _lock_holder(descriptor: int) -> str:
-    """What the running export wrote in the lock file, for the message."""
-    try:
-        return os.read(descriptor, 200).decode(errors="replace").strip() or "another process"
-    except OSError:  # the holder's lock covers the bytes (Windows)
-        return "another process"
-
-
-def _unlock(descriptor: int) -> None:
-    unlock(descriptor)
-    os.close(descriptor)
-
-
-class StateStore:
+class StateStore(FieldCleanupTables, EmailMatchTables, ListValueTables):
     """Open with ``StateStore.open(path)`` (read-write) or ``StateStore.open(path, read_only=True)``.
 
     A read-only store over a missing file is empty (a dry run never creates state)."""
@@ -175,7 +90,7 @@ class StateStore:
                 connection = sqlite3.connect(read_only_uri(path), uri=True, isolation_level=None)
                 return cls(path, connection)
             path.parent.mkdir(parents=True, exist_ok=True)
-            lock = _lock_for_writing(path)
+            lock = lock_for_writing(path)
         except (sqlite3.Error, OSError) as exc:
             raise StateError(f"{path}: cannot open the export state ({exc}); check the path and permissions, "
                              "or pass --state FILE") from None
@@ -184,11 +99,10 @@ class StateStore:
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable across a process kill
             connection.execute("PRAGMA busy_timeout=5000")
-            connection.executescript(_SCHEMA)
-            _add_fidelity_tables(connection)
+            create_tables(connection)
             return cls(path, connection, lock)
         except (sqlite3.Error, OSError) as exc:
-            _unlock(lock)
+            release(lock)
             raise StateError(f"{path}: cannot open the export state ({exc}); check the path and permissions, "
                              "or pass --state FILE") from None
 
@@ -197,7 +111,7 @@ class StateStore:
             self._db.close()
             self._db = None
         if self._lock is not None:
-            _unlock(self._lock)
+            release(self._lock)
             self._lock = None
 
     def __enter__(self) -> StateStore:
@@ -224,15 +138,8 @@ class StateStore:
         """The last accepted values of each known prospect among ``prospect_ids``."""
         if self._db is None:
             return {}
-        ids = list(prospect_ids)
-        found: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids[start:start + _LOOKUP_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT prospect_id, fields FROM accepted WHERE prospect_id IN ({marks})"
-            for prospect_id, fields in self._db.execute(query, chunk):
-                found[prospect_id] = orjson.loads(fields)
-        return found
+        query = "SELECT prospect_id, fields FROM accepted WHERE prospect_id IN ({marks})"
+        return {prospect_id: orjson.loads(fields) for prospect_id, fields in self._select_in(query, prospect_ids)}
 
     def diff(self, planned: Iterable[tuple[int, dict[str, Any]]],
              full_resync: bool = False) -> Iterator[Change]:
@@ -244,7 +151,7 @@ class StateStore:
         batch: list[tuple[int, dict[str, Any]]] = []
         for item in planned:
             batch.append(item)
-            if len(batch) >= _LOOKUP_CHUNK:
+            if len(batch) >= LOOKUP_CHUNK:
                 yield from self._diff_batch(batch, full_resync)
                 batch = []
         if batch:
@@ -263,15 +170,10 @@ class StateStore:
                 yield Change(prospect_id, dict(attributes), last, dead)
                 continue
             changed = {name: value for name, value in attributes.items()
-                       if name not in last or _canonical(last[name]) != _canonical(value)}
+                       if name not in last or canonical(last[name]) != canonical(value)}
             yield Change(prospect_id, changed, last)
 
     # ----- writing ---------------------------------------------------------------------------------
-
-    def _writable(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise StateError(f"{self.path}: the export state is not open for writing")
-        return self._db
 
     def record_accepted(self, prospect_id: int, sent: dict[str, Any],
                         previous: dict[str, Any] | None) -> None:
@@ -279,8 +181,8 @@ class StateStore:
 
         ``previous`` is the stored values from the diff (None: none were stored)."""
         db = self._writable()
-        fields = _canonical({**(previous or {}), **sent})
-        now = _now()
+        fields = canonical({**(previous or {}), **sent})
+        now = timestamp()
         if prospect_id in self._dead:
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -313,7 +215,7 @@ class StateStore:
         """Outreach applied a finished import: merge each prospect's sent values into its stored ones and clear
         its dead letter, with ``also`` (the journal forgetting the import) in the same transaction."""
         db = self._writable()
-        now = _now()
+        now = timestamp()
         db.execute("BEGIN IMMEDIATE")
         try:
             stored = self.last_accepted(prospect_id for prospect_id, _ in sent)
@@ -321,7 +223,7 @@ class StateStore:
                 "INSERT INTO accepted (prospect_id, fields, run_id, accepted_at) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT(prospect_id) DO UPDATE SET fields = excluded.fields, run_id = excluded.run_id, "
                 "accepted_at = excluded.accepted_at",
-                [(pid, _canonical({**stored.get(pid, {}), **values}), self.run_id, now) for pid, values in sent])
+                [(pid, canonical({**stored.get(pid, {}), **values}), self.run_id, now) for pid, values in sent])
             dead = [(pid,) for pid, _ in sent if pid in self._dead]
             db.executemany("DELETE FROM dead_letters WHERE prospect_id = ?", dead)
             if also is not None:
@@ -340,35 +242,9 @@ class StateStore:
             "INSERT OR REPLACE INTO dead_letters (prospect_id, run_id, status, error_id, detail, field, "
             "failed_at, attempted) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (diagnostic.prospect_id, self.run_id, diagnostic.status, diagnostic.error_id, diagnostic.detail,
-             diagnostic.field, _now(), _canonical(attempted) if attempted else None),
+             diagnostic.field, timestamp(), canonical(attempted) if attempted else None),
         )
         self._dead.add(diagnostic.prospect_id)
-
-    # ----- list values this destination added (export/lists.py) --------------------------------------
-
-    def written_list_values(self, prospect_ids: Iterable[int]) -> dict[int, dict[str, list[Any]]]:
-        """prospect id -> {list field: the values this destination added and Outreach accepted}."""
-        if self._db is None:
-            return {}
-        ids = list(prospect_ids)
-        found: dict[int, dict[str, list[Any]]] = {}
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids[start:start + _LOOKUP_CHUNK]
-            query = (f"SELECT prospect_id, field, written FROM list_values "
-                     f"WHERE prospect_id IN ({','.join('?' * len(chunk))})")
-            try:
-                rows = self._db.execute(query, chunk).fetchall()
-            except sqlite3.OperationalError:  # a read-only view of a file written before the table existed
-                return {}
-            for prospect_id, field, written in rows:
-                found.setdefault(prospect_id, {})[field] = orjson.loads(written)
-        return found
-
-    def record_written_lists(self, prospect_id: int, written: dict[str, list[Any]]) -> None:
-        """Outreach accepted lists holding ``written``: the values this destination now owns per field."""
-        self._writable().executemany(
-            "INSERT OR REPLACE INTO list_values (prospect_id, field, written) VALUES (?, ?, ?)",
-            [(prospect_id, field, _canonical(values)) for field, values in written.items()])
 
     # ----- dead letters carried over (a run whose input lacks them) ------------------------------------
 
@@ -377,19 +253,12 @@ class StateStore:
         local failure or by an older version, are absent: there is nothing to retry)."""
         if self._db is None:
             return {}
-        ids = list(prospect_ids)
-        found: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(ids), _LOOKUP_CHUNK):
-            chunk = ids[start:start + _LOOKUP_CHUNK]
-            query = (f"SELECT prospect_id, attempted FROM dead_letters WHERE attempted IS NOT NULL "
-                     f"AND prospect_id IN ({','.join('?' * len(chunk))})")
-            try:
-                rows = self._db.execute(query, chunk).fetchall()
-            except sqlite3.OperationalError:  # a read-only view of a file written before the column existed
-                return {}
-            for prospect_id, attempted in rows:
-                found[prospect_id] = orjson.loads(attempted)
-        return found
+        query = ("SELECT prospect_id, attempted FROM dead_letters WHERE attempted IS NOT NULL "
+                 "AND prospect_id IN ({marks})")
+        try:
+            return {prospect_id: orjson.loads(stored) for prospect_id, stored in self._select_in(query, prospect_ids)}
+        except sqlite3.OperationalError:  # a read-only view of a file written before the column existed
+            return {}
 
     def start_run(self, started_at: str, dry_run: bool, full_resync: bool) -> int:
         cursor = self._writable().execute(
@@ -421,91 +290,3 @@ class StateStore:
             return 0
         return int(self._db.execute("SELECT COUNT(*) FROM accepted").fetchone()[0])
 
-    # ----- fields the profile no longer maps (used by export/cleanup.py) ---------------------------------
-
-    def field_writers(self) -> dict[str, tuple[str, str]]:
-        """field -> (kind, name) of what in the profile wrote it, as of the last run that wrote."""
-        if self._db is None:
-            return {}
-        try:
-            return {field: (kind, name) for field, kind, name in
-                    self._db.execute("SELECT field, kind, name FROM field_writers")}
-        except sqlite3.Error:  # a read-only view of a file created by an older version
-            return {}
-
-    def record_field_writers(self, writers: dict[str, tuple[str, str]]) -> None:
-        self._writable().executemany("INSERT OR REPLACE INTO field_writers (field, kind, name) VALUES (?, ?, ?)",
-                                     [(field, kind, name) for field, (kind, name) in writers.items()])
-
-    def accepted_fields_except(self, mapped: Iterable[str]) -> dict[str, int]:
-        """Fields held in the state that are not in ``mapped``: field -> prospects holding it (one scan in
-        SQLite, nothing loaded per prospect)."""
-        if self._db is None:
-            return {}
-        keep = sorted(set(mapped))
-        marks = ",".join("?" * len(keep))
-        query = ("SELECT j.key, COUNT(*) FROM accepted, json_each(CAST(accepted.fields AS TEXT)) AS j "
-                 + (f"WHERE j.key NOT IN ({marks}) " if keep else "") + "GROUP BY j.key ORDER BY j.key")
-        return {field: int(count) for field, count in self._db.execute(query, keep)}
-
-    def accepted_holding(self, fields: Iterable[str], after: int, limit: int) -> list[tuple[int, dict[str, Any]]]:
-        """Up to ``limit`` prospects with id > ``after`` holding any of ``fields``: (id, stored values), by id."""
-        if self._db is None:
-            return []
-        wanted = sorted(set(fields))
-        marks = ",".join("?" * len(wanted))
-        query = ("SELECT prospect_id, fields FROM accepted WHERE prospect_id > ? AND EXISTS (SELECT 1 FROM "
-                 f"json_each(CAST(accepted.fields AS TEXT)) WHERE key IN ({marks})) ORDER BY prospect_id LIMIT ?")
-        return [(prospect_id, orjson.loads(stored))
-                for prospect_id, stored in self._db.execute(query, (after, *wanted, limit))]
-
-    def forget_fields(self, prospect_id: int, fields: Iterable[str]) -> None:
-        """The state no longer holds ``fields`` for this prospect (cleared, or no longer ours to clear)."""
-        db = self._writable()
-        row = db.execute("SELECT fields FROM accepted WHERE prospect_id = ?", (prospect_id,)).fetchone()
-        if row is None:
-            return
-        stored = orjson.loads(row[0])
-        for name in fields:
-            stored.pop(name, None)
-        if stored:
-            db.execute("UPDATE accepted SET fields = ? WHERE prospect_id = ?", (_canonical(stored), prospect_id))
-        else:
-            db.execute("DELETE FROM accepted WHERE prospect_id = ?", (prospect_id,))
-    # ----- email matches (the cache of export/email_match.py) ---------------------------------------------
-
-    def email_matches(self, emails: Iterable[str]) -> dict[str, tuple[list[int], float]]:
-        """Cached answers for ``emails`` (lowercase): the prospect ids holding each, and when it was asked."""
-        if self._db is None:
-            return {}
-        wanted = list(emails)
-        found: dict[str, tuple[list[int], float]] = {}
-        try:
-            for start in range(0, len(wanted), _LOOKUP_CHUNK):
-                chunk = wanted[start:start + _LOOKUP_CHUNK]
-                query = ("SELECT email, candidates, looked_up_at FROM email_matches "
-                         f"WHERE email IN ({','.join('?' * len(chunk))})")
-                for email, candidates, at in self._db.execute(query, chunk):
-                    found[email] = ([int(i) for i in candidates.split(",") if i], float(at))
-        except sqlite3.Error:
-            return {}  # a read-only view of a file created by an older version: nothing cached
-        return found
-
-    def record_email_matches(self, answers: Iterable[tuple[str, list[int]]], looked_up_at: float) -> None:
-        """Cache what a lookup answered (one transaction for the batch)."""
-        rows = [(email, ids[0] if len(ids) == 1 else None, ",".join(map(str, ids)), looked_up_at)
-                for email, ids in answers]
-        db = self._writable()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("INSERT OR REPLACE INTO email_matches (email, prospect_id, candidates, looked_up_at) "
-                           "VALUES (?, ?, ?, ?)", rows)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-
-    def forget_email_matches(self, prospect_id: int) -> int:
-        """Drop the emails cached as this prospect's (it answered 404): the next run looks them up again."""
-        cursor = self._writable().execute("DELETE FROM email_matches WHERE prospect_id = ?", (prospect_id,))
-        return cursor.rowcount

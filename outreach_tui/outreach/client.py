@@ -18,7 +18,6 @@ import httpx
 import orjson
 
 from outreach_tui.outreach.answers import (
-    custom_fields_from_types,
     describe,
     errors_of,
     origin,
@@ -31,15 +30,16 @@ from outreach_tui.outreach.credentials import AuthRequired, ScopeMissing, TokenS
 from outreach_tui.outreach.errors import ApiError, connection_error, parse_errors
 from outreach_tui.outreach.http import DEFAULT_TIMEOUTS, Timeouts, make_client
 from outreach_tui.outreach.ratelimit import RateLimiter
+from outreach_tui.outreach.reads import EMAIL_PAGE_SIZE, IDS_PER_QUERY, OutreachRequestFailed, ReadRequests
 from outreach_tui.outreach.retry import RetryPolicy
+
+__all__ = ["EMAIL_PAGE_SIZE", "IDS_PER_QUERY", "OutreachClient", "OutreachRequestFailed", "OutreachUnreachable",
+           "PatchResult", "RetryCallback"]
 
 log = logging.getLogger(__name__)
 
 JSON_API = "application/vnd.api+json"
 MAX_RATE_LIMITED = 20  # 429s one request may meet before it fails (the limiter waits out each one)
-IDS_PER_QUERY = 100  # filter[id]=1,2,... stays well below URL length limits
-PAGE_SIZE = 100  # prospects per page of GET /prospects (links.next gives the rest)
-EMAIL_PAGE_SIZE = 1000  # the largest page[size] Outreach allows: one page answers a whole batch of emails
 LOGIN_HINT = "outreach-tui login PROFILE.toml"
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)  # never reached the server
 # no answer at all: with nothing ever answered by this server, these mean it is unreachable, not one bad prospect
@@ -50,16 +50,6 @@ RetryCallback = Callable[[int, int, float, str], None]  # prospect id (0: not a 
 
 class OutreachUnreachable(Exception):
     """No answer from Outreach at all (DNS, refused, connect or answer timeout) after every retry: exit 4."""
-
-
-class OutreachRequestFailed(Exception):
-    """A read request (not a prospect update) failed for good; carries the parsed errors."""
-
-    def __init__(self, url: str, status: int | None, errors: list[ApiError]) -> None:
-        detail = "; ".join(e.detail for e in errors) or "no detail"
-        super().__init__(f"{url}: HTTP {status or 'no response'}: {detail}")
-        self.status = status
-        self.errors = errors
 
 
 @dataclass
@@ -92,7 +82,7 @@ class _Outcome:
     errors: list[ApiError]
 
 
-class OutreachClient:
+class OutreachClient(ReadRequests):
     def __init__(
         self,
         api_base: str,
@@ -162,22 +152,6 @@ class OutreachClient:
             return PatchResult(False, status, outcome.attempts, [resource], None, outcome.rate_limited)
         return PatchResult(True, status, outcome.attempts, [], resource, outcome.rate_limited)
 
-    async def get_prospects(self, ids: list[int], fields: list[str] | None = None) -> dict[int, dict[str, Any]]:
-        """The attributes of the given prospects that exist and are visible (missing ids are absent)."""
-        found: dict[int, dict[str, Any]] = {}
-        unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), IDS_PER_QUERY):
-            chunk = unique[start : start + IDS_PER_QUERY]
-            params: dict[str, str] | None = _prospects_query(chunk, fields)
-            url: str | None = f"{self.api_base}/prospects"
-            while url is not None:
-                page = await self._get_json(url, params=params, scope="prospects.read")
-                for resource in page.get("data") or []:
-                    if isinstance(resource, dict) and str(resource.get("id", "")).isdigit():
-                        found[int(resource["id"])] = dict(resource.get("attributes") or {})
-                url, params = self._next_page(page), None  # links.next carries the whole query
-        return found
-
     # -- JSON:API documents (outreach/imports.py builds and reads them) --------------------------------------
     async def send_document(self, method: str, path: str, *, scope: str, content: bytes | None = None,
                             params: dict[str, str] | None = None) -> tuple[int | None, Any, list[ApiError]]:
@@ -193,32 +167,6 @@ class OutreachClient:
         except orjson.JSONDecodeError:
             return response.status_code, None, parse_errors(response.status_code, response.content, None)
         return response.status_code, parsed, outcome.errors
-
-    async def prospects_with_emails(self, emails: list[str]) -> dict[str, list[int]]:
-        """For each of ``emails`` (lowercase, one request's worth: the caller keeps the URL short), the ids
-        of the prospects holding it, in id order ([] for none). One request per page of the answer."""
-        found: dict[str, list[int]] = {email: [] for email in emails}
-        params: dict[str, str] | None = {"filter[emails]": ",".join(emails), "page[size]": str(EMAIL_PAGE_SIZE),
-                                         "fields[prospect]": "emails"}
-        url: str | None = f"{self.api_base}/prospects"
-        while url is not None:
-            page = await self._get_json(url, params=params, scope="prospects.read")
-            self.lookups += 1
-            for resource in page.get("data") or []:
-                if not isinstance(resource, dict) or not str(resource.get("id", "")).isdigit():
-                    continue
-                held = (resource.get("attributes") or {}).get("emails")
-                for email in held if isinstance(held, list) else []:
-                    ids = found.get(email.strip().lower()) if isinstance(email, str) else None
-                    if ids is not None and int(resource["id"]) not in ids:
-                        ids.append(int(resource["id"]))
-            url, params = self._next_page(page), None  # links.next carries the whole query
-        return {email: sorted(ids) for email, ids in found.items()}
-
-    # -- account ------------------------------------------------------------------------------------------
-    async def custom_field_types(self) -> dict[str, dict[str, Any]]:
-        """GET /types as ``{"custom4": {"type": "string", "label": "Segment 4", ...}}``."""
-        return custom_fields_from_types(await self._get_json(f"{self.api_base}/types", scope=None))
 
     # -- the one request loop -----------------------------------------------------------------------------
     async def _request(
@@ -354,32 +302,6 @@ class OutreachClient:
         await self._pause(prospect_id, tries, delay, f"HTTP {status} {errors[0].id}")
         return True
 
-    async def _get_json(self, url: str, *, scope: str | None, params: dict[str, str] | None = None) -> dict[str, Any]:
-        outcome = await self._request("GET", url, params=params, scope=scope)
-        response = outcome.response
-        if response is None or not response.is_success:
-            raise OutreachRequestFailed(without_query(url), response.status_code if response else None, outcome.errors)
-        try:
-            parsed = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise OutreachRequestFailed(
-                without_query(url),
-                response.status_code,
-                parse_errors(response.status_code, response.content, None),
-            ) from None
-        return parsed if isinstance(parsed, dict) else {"data": parsed}
-
-    def _next_page(self, page: dict[str, Any]) -> str | None:
-        """links.next, only when it points at the same server (the bearer token goes with it)."""
-        links = page.get("links")
-        next_url = links.get("next") if isinstance(links, dict) else None
-        if not isinstance(next_url, str) or not next_url:
-            return None
-        if origin(next_url) != self._origin:
-            refused = ApiError("foreignNextLink", "Refused", "a paging link pointed at another host", None)
-            raise OutreachRequestFailed(without_query(next_url), None, [refused])
-        return next_url
-
     async def _pause(self, prospect_id: int, tries: _Tries, delay: float, reason: str) -> None:
         self.retries += 1
         self._report_retry(prospect_id, tries.attempts + 1, delay, reason)
@@ -392,10 +314,3 @@ class OutreachClient:
             self.on_retry(prospect_id, attempt, delay, reason)
         except Exception:  # a listener's bug must not fail the prospect: log it
             log.exception("retry listener %r failed", self.on_retry)
-
-
-def _prospects_query(ids: list[int], fields: list[str] | None) -> dict[str, str]:
-    query = {"filter[id]": ",".join(str(i) for i in ids), "page[size]": str(min(len(ids), PAGE_SIZE))}
-    if fields:
-        query["fields[prospect]"] = ",".join(fields)
-    return query
