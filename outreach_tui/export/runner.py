@@ -344,8 +344,11 @@ class ExportRunner:
 
     def _on_failure(self, diagnostic: Diagnostic) -> None:
         self._emit(ProspectFailed(diagnostic=diagnostic))
-        if self._state is not None and diagnostic.status == 404 and self.profile.identity.match == "email":
-            self._state.forget_email_matches(diagnostic.prospect_id)  # cached by email: looked up next run
+        # A 404 for a prospect reached through a cached email it no longer holds: the next run looks the email
+        # up again and sends the values where it is now, so retrying this id (carry-over) would be wrong.
+        state, stale = self._state, diagnostic.status == 404 and self.profile.identity.match == "email"
+        if state is not None and stale and state.forget_email_matches(diagnostic.prospect_id):
+            state.forget_dead_letter(diagnostic.prospect_id)
 
     def _on_throttle(self, until: float, reason: str) -> None:
         self._control.throttled_until = until

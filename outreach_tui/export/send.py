@@ -150,8 +150,8 @@ class Sender:
     def fail(self, diagnostic: Diagnostic, attempted: dict[str, Any] | None) -> None:
         """A prospect that failed: counted, announced, dead-lettered with the values it wanted to write."""
         self._tally.add_failure(diagnostic)
-        self._on_failure(diagnostic)
         self._state.record_failed(diagnostic, attempted)
+        self._on_failure(diagnostic)  # after the dead letter: the runner may take it back (a stale email match)
 
     async def _patch(self, prospect_id: int, attributes: dict[str, Any]) -> PatchResult | None:
         """One PATCH; None when the run must stop (counted pending)."""

@@ -246,6 +246,11 @@ class StateStore(FieldCleanupTables, EmailMatchTables, ListValueTables):
         )
         self._dead.add(diagnostic.prospect_id)
 
+    def forget_dead_letter(self, prospect_id: int) -> None:
+        """Nothing is left to retry for this prospect (its values belong to another one now)."""
+        self._writable().execute("DELETE FROM dead_letters WHERE prospect_id = ?", (prospect_id,))
+        self._dead.discard(prospect_id)
+
     # ----- dead letters carried over (a run whose input lacks them) ------------------------------------
 
     def dead_letter_values(self, prospect_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
