@@ -37,6 +37,7 @@ from outreach_tui.tui.messages import (
     SignInRequested,
     SignInUrl,
     SourceDiscovered,
+    StatusRead,
     TestAlertRequested,
     TypesChecked,
 )
@@ -143,6 +144,21 @@ class WizardScreen(StepsScreen):
     @on(SignedIn)
     def _signed_in(self, message: SignedIn) -> None:
         self.query_one(ConnectStep).show_signed_in(message.who)
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """What ``status --offline`` says (token store and export state; a thread: it reads SQLite)."""
+        profile = self.draft.check().profile
+        if profile is None:
+            return
+        self.follow_tokens()
+        profile = profile.model_copy(deep=True)
+        self.run_worker(lambda: self.post_message(StatusRead(backend.connection_status(profile))), thread=True,
+                        group="status", exclusive=True, exit_on_error=False, name="Status")
+
+    @on(StatusRead)
+    def _status_read(self, message: StatusRead) -> None:
+        self.query_one(ConnectStep).show_status(message.status)
 
     @on(SignInCancelled)
     def _cancel_sign_in(self) -> None:
@@ -325,6 +341,7 @@ class WizardScreen(StepsScreen):
     @on(ExportEnded)
     def _export_ended(self, message: ExportEnded) -> None:
         self.query_one(ExportPanel).end(message.finished, message.error)
+        self.refresh_status()  # the last run, dead letters and cleanup changed
         finished = message.finished
         if finished is None:
             return
