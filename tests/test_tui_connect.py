@@ -83,7 +83,7 @@ async def test_status_when_signed_in_then_after_an_export(tmp_path: Path, sandbo
         await wait_until(pilot, lambda: "last run #1" in status_text(app))
         text = status_text(app)
         assert "last run #1, exit 1 (some prospects failed)" in text
-        assert "1 dead letter(s) waiting" in text
+        assert "1 dead letter waiting" in text
 
         screen.show_step("connect")
         await pilot.pause()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from test_tui_support import copy_demo_input, plain
+from test_tui_support import copy_demo_input, plain, wait_until
 from textual.widgets import DataTable, Static
 
 from outreach_tui.tui.app import OutreachApp, WizardSettings, make_app
@@ -85,6 +85,9 @@ async def test_a_segment_violation_shows_on_the_segments_step(tmp_path: Path, sa
         assert screen.current == "segments"
         table = screen.query_one("#segments-table", DataTable)
         assert str(table.get_row("m0")[-1]) == "✗ fix"
+        # the input was sampled at start-up even though the profile is refused: the counts help fixing it
+        await wait_until(pilot, lambda: screen.discovery is not None)
+        assert str(table.get_row("m0")[1]).startswith("R")
         detail = screen.query_one("#segment-detail", Static)
         assert "segment 'EMEA' (mapping ID 4) carries the label S1" in plain(detail)
         assert detail.has_class("-problem")

@@ -30,7 +30,7 @@ from outreach_tui.outreach.scopes import missing_scopes
 from outreach_tui.outreach.settings import OutreachSettings
 from outreach_tui.outreach.token_source import token_source_for
 from outreach_tui.outreach.tokens import StoreKey, default_store
-from outreach_tui.profile import Profile, ProfileError, profile_from_dict
+from outreach_tui.profile import Profile, ProfileError, Source, profile_from_dict
 from outreach_tui.profile_base import Problem as ModelProblem
 from outreach_tui.sandbox import Sandbox, SandboxConfig, start_sandbox
 from outreach_tui.sandbox.config import DEFAULT_CLIENT_ID
@@ -127,6 +127,20 @@ def read_profile_data(path: Path) -> tuple[ProfileData, str | None]:
 
 
 # ----- input file -----------------------------------------------------------------------------------------
+
+def source_file(data: ProfileData, path: Path | None) -> tuple[Path, Format | None] | None:
+    """The draft's input file and format when its ``[source]`` table is valid and the file exists, even while
+    other tables have problems (the pick lists and segment counts help fixing them)."""
+    section = data.get("source")
+    try:
+        source = Source.model_validate(section if isinstance(section, dict) else {})
+    except ValidationError:
+        return None
+    file = Path(source.path).expanduser()
+    if not file.is_absolute() and path is not None:
+        file = path.parent / file
+    return (file, source.format) if file.is_file() else None
+
 
 def discover_source(path: Path, fmt: Format | None) -> Discovery:
     """Sample the input file (blocking: call from a thread worker)."""

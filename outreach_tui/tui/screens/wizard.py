@@ -78,9 +78,10 @@ class WizardScreen(StepsScreen):
     def on_mount(self) -> None:
         super().on_mount()
         profile = self.draft.check().profile
-        if profile is not None and profile.source_path().is_file():  # fill the pick lists right away
-            self.run_worker(lambda: self._discover(profile.source_path(), profile.source.format, quiet=True),
-                            thread=True, group="discover", exit_on_error=False)
+        source = backend.source_file(self.draft.data, self.draft.path)
+        if source is not None:  # fill the pick lists right away (a violation elsewhere does not stop that)
+            self.run_worker(lambda: self._discover(*source, quiet=True), thread=True, group="discover",
+                            exit_on_error=False)
         if profile is not None and profile.outreach.client_id:
             self.token_key = backend.token_key(profile)
             self.run_worker(self._who_is_signed_in(profile), group="whoami", exit_on_error=False)

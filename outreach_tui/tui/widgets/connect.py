@@ -176,7 +176,8 @@ def status_summary(status: ConnectionStatus) -> Text:
         parts.append(Text(f"state unreadable: {status.state_problem}", style="bold red"))
     else:
         parts.append(Text(f"last {status.last_run}" if status.last_run else "no run yet"))
-        parts.append(Text(f"{status.dead_letters:,} dead letter(s) waiting", style="bold yellow")
+        parts.append(Text(f"{status.dead_letters:,} dead letter{'' if status.dead_letters == 1 else 's'} waiting",
+                          style="bold yellow")
                      if status.dead_letters else Text("no dead letters"))
         if status.cleanup_fields:
             fields = ", ".join(f"{name} ({count:,})" for name, count in status.cleanup_fields.items())
