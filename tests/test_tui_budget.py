@@ -58,4 +58,5 @@ def test_strategy_used_and_budget_time() -> None:
     assert strategy_used("patch", 5_000, 1_000) == "patch"
     assert strategy_used("bulk", 1, 1_000) == "bulk"
     assert strategy_used("auto", 999, 1_000) == "patch" and strategy_used("auto", 1_000, 1_000) == "bulk"
+    assert strategy_used("auto", 5_000, 1_000, imports_granted=False) == "patch"
     assert [budget_time(h) for h in (0.01, 0.12, 1.55, 100)] == ["<1 min", "8 min", "1.6 h", "100 h"]

@@ -32,6 +32,7 @@ from outreach_tui.outreach.token_source import token_source_for
 from outreach_tui.outreach.tokens import StoreKey, default_store
 from outreach_tui.profile import Profile, ProfileError, Source, profile_from_dict
 from outreach_tui.profile_base import Problem as ModelProblem
+from outreach_tui.profile_checks import IMPORT_SCOPES, covers
 from outreach_tui.sandbox import Sandbox, SandboxConfig, start_sandbox
 from outreach_tui.sandbox.config import DEFAULT_CLIENT_ID
 from outreach_tui.xdm.discover import Discovery, discover
@@ -226,6 +227,11 @@ def connection_status(profile: Profile) -> ConnectionStatus:
         refreshable=sign_in.refreshable, last_run=last_run, dead_letters=state.dead_letters.count,
         cleanup_fields=dict(state.cleanup.prospects_per_field), state_problem=state.problem,
         details=render(status))
+
+
+def asks_import_scopes(profile: Profile) -> bool:
+    """True when ``[outreach] scopes`` covers the bulk strategy's import scopes."""
+    return all(covers(profile.outreach.scopes, scope) for scope in IMPORT_SCOPES)
 
 
 def token_key(profile: Profile) -> StoreKey:

@@ -62,12 +62,12 @@ def changed_prospects(report: dict[str, Any]) -> int:
     return max(0, int(prospects.get("targeted", 0)) - int(prospects.get("unchanged", 0)))
 
 
-def strategy_used(strategy: str, changed: int, bulk_threshold: int) -> str:
-    """Which sender a run would pick ("auto": bulk from ``bulk_threshold`` changed prospects, when the token
-    has the import scopes)."""
+def strategy_used(strategy: str, changed: int, bulk_threshold: int, imports_granted: bool = True) -> str:
+    """Which sender a run would pick ("auto": bulk from ``bulk_threshold`` changed prospects when the sign-in
+    asks for the import scopes, else PATCH)."""
     if strategy != "auto":
         return strategy
-    return "bulk" if changed >= bulk_threshold else "patch"
+    return "bulk" if imports_granted and changed >= bulk_threshold else "patch"
 
 
 def budget_time(hours: float) -> str:

@@ -173,7 +173,7 @@ Keys
   ctrl+s          save the profile (Save as… on the Review step)
   ctrl+p          command palette (steps, save, export, pause, …)
   tab / shift+tab move between fields; enter on a table row edits it
-  o / c           open / copy the sign-in URL (while a sign-in waits)
+  o / c / d       open / copy the sign-in URL; status details (Connect step)
   ctrl+q          quit (asks first when there are unsaved changes)
   F1              this help
 

@@ -14,7 +14,7 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Static
 
 from outreach_tui.profile import ExportSettings
-from outreach_tui.tui.backend import Problem
+from outreach_tui.tui.backend import Problem, asks_import_scopes
 from outreach_tui.tui.budget import (
     average_record_bytes,
     budget_time,
@@ -129,9 +129,11 @@ class ReviewStep(Step):
         changed = changed_prospects(report)
         cost = estimate(changed, average_record_bytes(report.get("planned_updates") or []),
                         bulk_max_records=settings.bulk_max_records, budget_per_hour=settings.budget_per_hour)
-        used = strategy_used(settings.strategy, changed, settings.bulk_threshold)
-        chosen = settings.strategy + (f" (→ {used}: bulk from {settings.bulk_threshold:,} changed)"
-                                      if settings.strategy == "auto" else "")
+        imports = profile is not None and asks_import_scopes(profile)
+        used = strategy_used(settings.strategy, changed, settings.bulk_threshold, imports)
+        why = (f"bulk from {settings.bulk_threshold:,} changed" if imports
+               else "[outreach] scopes lack the import scopes")
+        chosen = settings.strategy + (f" (→ {used}: {why})" if settings.strategy == "auto" else "")
         unchanged = (report.get("prospects") or {}).get("unchanged", 0)
         text = Text(f"\nPlanned: {changed:,} prospects to update, {unchanged:,} unchanged. [export] strategy = ")
         text.append(chosen, style="bold")
