@@ -61,7 +61,8 @@ async def test_the_redirect_uri_to_register_shows_before_sign_in_and_follows_the
         assert not isinstance(app.screen, TextModal)
 
 
-async def test_status_when_signed_in_then_after_an_export(tmp_path: Path, sandbox: Any) -> None:
+async def test_status_when_signed_in_then_after_an_export(tmp_path: Path, sandbox: Any,
+                                                          isolated_environment: Path) -> None:
     path = write_profile(tmp_path, sandbox)
     sign_in(path, sandbox)
     app = make_app(WizardSettings(profile_path=path))
@@ -93,6 +94,7 @@ async def test_status_when_signed_in_then_after_an_export(tmp_path: Path, sandbo
         for label in ("Signed in:", "Scopes:", "Token expires:", "Last run:", "Dead letters:", "Pending cleanup:"):
             assert label in details, label
         assert "1 waiting (the next run sends them again)" in details and "prospect 999: HTTP 404" in details
+        assert "State:           $DATA/" in details and str(isolated_environment) not in details  # paths shortened
         await pilot.press("enter")
         assert not isinstance(app.screen, TextModal)
         screen.query_one("#sign-in").focus()  # the key, from a button of the step (an input takes the letter)

@@ -8,6 +8,7 @@ export survives moving between steps and opening modals."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -159,7 +160,9 @@ class WizardScreen(StepsScreen):
 
     @on(StatusRead)
     def _status_read(self, message: StatusRead) -> None:
-        self.query_one(ConnectStep).show_status(message.status)
+        status = message.status
+        details = [self.settings.show_paths_in(line) for line in status.details]
+        self.query_one(ConnectStep).show_status(dataclasses.replace(status, details=details))
 
     @on(SignInCancelled)
     def _cancel_sign_in(self) -> None:
