@@ -44,8 +44,7 @@ async def shoot(out: Path, size: tuple[int, int], sandbox: Any, profile_path: Pa
             if step == "review":
                 screen.action_preview()
                 await app.workers.wait_for_complete()
-                await pilot.pause(0.1)
-                screen.query_one("#review").scroll_home(animate=False)
+                await pilot.pause(0.3)  # the step scrolls to the dry run: its budget per strategy, then payloads
             if step == "export":
                 sandbox.set_faults(latency_ms=25)
                 screen.action_export("start")

@@ -5,26 +5,34 @@ change in those layers is adapted here only. Nothing here touches widgets.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import copy
 import re
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
 
 from outreach_tui.export import events
 from outreach_tui.export.alerts import AlertSender
 from outreach_tui.export.runner import ExportRunner, RunOptions
+from outreach_tui.export.status import gather_status
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.catalog import custom_number
 from outreach_tui.outreach.client import OutreachClient
 from outreach_tui.outreach.ratelimit import RateLimiter
 from outreach_tui.outreach.retry import RetryPolicy
 from outreach_tui.outreach.scopes import missing_scopes
+from outreach_tui.outreach.settings import OutreachSettings
 from outreach_tui.outreach.token_source import token_source_for
 from outreach_tui.outreach.tokens import StoreKey, default_store
-from outreach_tui.profile import Profile, ProfileError, profile_from_dict
+from outreach_tui.profile import Profile, ProfileError, Source, profile_from_dict
+from outreach_tui.profile_base import Problem as ModelProblem
+from outreach_tui.profile_checks import IMPORT_SCOPES, covers
 from outreach_tui.sandbox import Sandbox, SandboxConfig, start_sandbox
 from outreach_tui.sandbox.config import DEFAULT_CLIENT_ID
 from outreach_tui.xdm.discover import Discovery, discover
@@ -39,10 +47,11 @@ ProfileData = dict[str, Any]  # a profile as TOML holds it: checked by the profi
 @dataclass(frozen=True)
 class Problem:
     """One problem of a profile: the key path it concerns (``destination.name``, ``mapping[3].target``;
-    empty for the file as a whole) and what to do about it."""
+    empty for the file as a whole) and what to do about it. A warning does not block saving or exporting."""
 
     key: str
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
         return f"{self.key}: {self.message}" if self.key else self.message
@@ -52,6 +61,7 @@ class Problem:
 class Checked:
     profile: Profile | None  # None while any problem remains in the model itself
     problems: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)  # allowed, worth a word (Profile.warnings())
 
 
 _KEY_PATH = re.compile(r"^[A-Za-z_][\w-]*(\[\d+\])?(\.[\w-]+(\[\d+\])?)*$")
@@ -66,15 +76,31 @@ def _problem(text: str) -> Problem:
     return Problem(key, _READABLE.get(message, message))
 
 
+def _warning(problem: ModelProblem) -> Problem:
+    return Problem(problem.key, f"{problem.message} — {problem.hint}" if problem.hint else problem.message,
+                   warning=True)
+
+
+def _warnings_of(data: ProfileData) -> list[Problem]:
+    """The warnings of a draft whose model validates even though a check across keys (a governance
+    violation, a target written twice) refuses it: the user sees both while fixing the draft."""
+    try:
+        model = Profile.model_validate(copy.deepcopy(data))
+    except ValidationError:
+        return []
+    return [_warning(problem) for problem in model.warnings()]
+
+
 def check(data: ProfileData, path: Path | None) -> Checked:
     """Validate ``data`` with the profile model; every problem at once, each with its key path. A source
     file that does not exist is a problem too (the export could not start)."""
     try:
         profile = profile_from_dict(data, path)
     except ProfileError as error:
-        return Checked(None, [_problem(text) for text in error.problems] + _source_problems(data, path))
+        return Checked(None, [_problem(text) for text in error.problems] + _source_problems(data, path),
+                       _warnings_of(data))
     profile._path = path
-    return Checked(profile, _source_problems(data, path))
+    return Checked(profile, _source_problems(data, path), [_warning(problem) for problem in profile.warnings()])
 
 
 def _source_problems(data: ProfileData, path: Path | None) -> list[Problem]:
@@ -102,6 +128,20 @@ def read_profile_data(path: Path) -> tuple[ProfileData, str | None]:
 
 
 # ----- input file -----------------------------------------------------------------------------------------
+
+def source_file(data: ProfileData, path: Path | None) -> tuple[Path, Format | None] | None:
+    """The draft's input file and format when its ``[source]`` table is valid and the file exists, even while
+    other tables have problems (the pick lists and segment counts help fixing them)."""
+    section = data.get("source")
+    try:
+        source = Source.model_validate(section if isinstance(section, dict) else {})
+    except ValidationError:
+        return None
+    file = Path(source.path).expanduser()
+    if not file.is_absolute() and path is not None:
+        file = path.parent / file
+    return (file, source.format) if file.is_file() else None
+
 
 def discover_source(path: Path, fmt: Format | None) -> Discovery:
     """Sample the input file (blocking: call from a thread worker)."""
@@ -138,6 +178,60 @@ async def whoami(profile: Profile) -> SignedInUser:
 def redirect_uri_advice(profile: Profile) -> str:
     """Which redirect URI must be registered on the Outreach app (shown on the Connect step)."""
     return auth.redirect_uri_advice(profile.outreach)
+
+
+def redirect_uri_advice_for(data: ProfileData) -> str | None:
+    """The same advice from a draft's ``[outreach]`` table alone (the rest of the draft may still be
+    incomplete before the sign-in); None while that table itself has a problem."""
+    section = data.get("outreach")
+    try:
+        settings = OutreachSettings.model_validate(section if isinstance(section, dict) else {})
+    except ValidationError:
+        return None
+    return auth.redirect_uri_advice(settings)
+
+
+@dataclass(frozen=True)
+class ConnectionStatus:
+    """What ``outreach-tui status --offline`` knows about a profile, for the Connect step: a few facts for
+    its summary line and the command's full text (``details``) for the Details dialog."""
+
+    signed_in: bool
+    scopes: list[str] | None  # None: not recorded for this token
+    missing_scopes: list[str]
+    expires_in: float | None  # seconds (negative: expired); None: unknown
+    refreshable: bool
+    last_run: str | None  # "run #3, exit 0 (all activated or unchanged)"; None: no run recorded
+    dead_letters: int
+    cleanup_fields: dict[str, int]  # field -> prospects holding a value this destination no longer maps
+    state_problem: str | None
+    details: list[str]
+
+
+def connection_status(profile: Profile) -> ConnectionStatus:
+    """``gather_status(offline=True)``: the token store and the export state, never the network. Blocking
+    (it reads the SQLite state): call it from a thread worker."""
+    from outreach_tui.commands.status import EXIT_MEANINGS, render  # the CLI's own wording for the details
+
+    status = asyncio.run(gather_status(profile, offline=True))
+    sign_in, state = status.sign_in, status.state
+    run = state.last_run
+    last_run = None
+    if run is not None:
+        kind = "dry run" if run.dry_run else "run"
+        last_run = (f"{kind} #{run.id} did not finish" if run.exit_code is None else
+                    f"{kind} #{run.id}, exit {run.exit_code} ({EXIT_MEANINGS.get(run.exit_code, 'unknown')})")
+    return ConnectionStatus(
+        signed_in=sign_in.signed_in, scopes=sign_in.scopes, missing_scopes=sign_in.missing_scopes or [],
+        expires_in=None if sign_in.expires_at is None else sign_in.expires_at - status.now,
+        refreshable=sign_in.refreshable, last_run=last_run, dead_letters=state.dead_letters.count,
+        cleanup_fields=dict(state.cleanup.prospects_per_field), state_problem=state.problem,
+        details=render(status))
+
+
+def asks_import_scopes(profile: Profile) -> bool:
+    """True when ``[outreach] scopes`` covers the bulk strategy's import scopes."""
+    return all(covers(profile.outreach.scopes, scope) for scope in IMPORT_SCOPES)
 
 
 def token_key(profile: Profile) -> StoreKey:

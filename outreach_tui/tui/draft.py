@@ -73,6 +73,11 @@ class Draft:
     def problems(self) -> list[Problem]:
         return self.check().problems
 
+    @property
+    def warnings(self) -> list[Problem]:
+        """Allowed but worth a word (a list replaced instead of merged, ...): shown muted, never blocking."""
+        return self.check().warnings
+
     def to_toml(self) -> str:
         """The profile as it would be saved; a broken draft as its raw data (it cannot be saved yet)."""
         profile = self.check().profile

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from textual.message import Message
 
 from outreach_tui.export import events
-from outreach_tui.tui.backend import SignedInUser
+from outreach_tui.tui.backend import ConnectionStatus, SignedInUser
 from outreach_tui.xdm.discover import Discovery
 
 # ----- from the steps -----------------------------------------------------------------------------------
@@ -89,6 +89,14 @@ class SignedIn(Message):
     def __init__(self, who: SignedInUser) -> None:
         super().__init__()
         self.who = who
+
+
+class StatusRead(Message):
+    """What ``outreach-tui status --offline`` knows about the profile (sign-in, last run, dead letters)."""
+
+    def __init__(self, status: ConnectionStatus) -> None:
+        super().__init__()
+        self.status = status
 
 
 class SignInUrl(Message):

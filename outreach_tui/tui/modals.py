@@ -56,6 +56,29 @@ class ErrorModal(Dialog):
         self.dismiss(True)
 
 
+class TextModal(Dialog):
+    """A longer text on demand (e.g. the full ``status`` of the Connect step), scrollable, closed with enter."""
+
+    def __init__(self, title: str, text: str) -> None:
+        super().__init__()
+        self.title_text, self.text = title, text
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="text-dialog"):
+            yield Label(Text(self.title_text), classes="dialog-title")
+            with VerticalScroll():
+                yield Static(Text(self.text), id="text-body")
+            with Horizontal(classes="buttons"):
+                yield Button("Close", id="ok", variant="primary", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#ok", Button).focus()
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.dismiss(True)
+
+
 class ConfirmModal(Dialog):
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
         super().__init__()
@@ -150,7 +173,7 @@ Keys
   ctrl+s          save the profile (Save as… on the Review step)
   ctrl+p          command palette (steps, save, export, pause, …)
   tab / shift+tab move between fields; enter on a table row edits it
-  o / c           open / copy the sign-in URL (while a sign-in waits)
+  o / c / d       open / copy the sign-in URL; status details (Connect step)
   ctrl+q          quit (asks first when there are unsaved changes)
   F1              this help
 

@@ -1,12 +1,15 @@
 """Fixed exports (events as the runner emits them, at fixed times) for snapshot tests and README screenshots,
-so the export panel can be shown mid-run, throttled and finished without clocks, ports or timing."""
+so the export panel can be shown mid-run, throttled and finished without clocks, ports or timing; also a
+fixed ``status`` for the Connect step and a fixed dry-run report for the Review step."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from outreach_tui.diagnostics import Diagnostic
 from outreach_tui.export import events
+from outreach_tui.tui.backend import ConnectionStatus
 from outreach_tui.tui.export_view import ExportView
 from outreach_tui.tui.widgets.export_panel import ExportPanel
 
@@ -79,3 +82,33 @@ def sample_view(state: str = "running") -> ExportView:
 def show_sample(panel: ExportPanel, state: str = "running") -> None:
     """Put the panel in a sample state and paint it."""
     panel.show_view(sample_view(state))
+
+
+# ----- the Connect step's status and the Review step's dry run, for snapshots --------------------------------
+
+def sample_status() -> ConnectionStatus:
+    """A signed-in profile after a run with failures and a segment removed since (fixed, no clock)."""
+    details = ["Profile:         <dir>/demo.toml (destination \"Outreach demo (sandbox)\", "
+               "http://127.0.0.1:8765/api/v2)",
+               "Signed in:       yes, as an Outreach user (the token does not say which)",
+               "Scopes:          prospects.read prospects.write: cover what this profile needs",
+               "Token expires:   in 1 h 30 min; a refresh token is stored: the next request renews it",
+               "Budget left:     not checked (offline); this profile spends at most 10,000 an hour",
+               "Last run:        run #12, exit 1 (some prospects failed)",
+               "Dead letters:    6 waiting (the next run sends them again)",
+               "Pending cleanup: 1 field this destination wrote and no longer maps ([export] clear_on_unmap = true)",
+               "                 custom9: 42 prospects"]
+    return ConnectionStatus(signed_in=True, scopes=["prospects.read", "prospects.write"], missing_scopes=[],
+                            expires_in=5_400, refreshable=True, last_run="run #12, exit 1 (some prospects failed)",
+                            dead_letters=6, cleanup_fields={"custom9": 42}, state_problem=None, details=details)
+
+
+def sample_dry_run_report() -> dict[str, Any]:
+    """A dry run's report as the Review step receives it (five sample payloads, as the engine keeps)."""
+    updates = [{"data": {"type": "prospect", "id": 1001 + n,
+                         "attributes": {"firstName": name, "title": "Head of RevOps", "custom4": "realized"}}}
+               for n, name in enumerate(("Olga", "Ade", "Mei", "Lars", "Noor"))]
+    return {"records": {"read": 277, "planned": 262, "excluded": 13, "malformed": 2},
+            "prospects": {"targeted": 250, "activated": 0, "unchanged": 12, "failed": 0, "pending": 0,
+                          "planned": 238},
+            "planned_updates": updates}

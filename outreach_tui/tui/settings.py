@@ -20,10 +20,18 @@ class WizardSettings:
     sandbox: Sandbox | None = None  # a running sandbox the wizard may use (the demo starts one)
     path_aliases: dict[str, str] = field(default_factory=dict)  # prefix -> shown as (snapshots, privacy)
 
+    def _aliases(self) -> dict[str, str]:
+        return {**self.path_aliases, str(data_dir()): "$DATA", str(Path.home()): "~"}
+
+    def show_paths_in(self, text: str) -> str:
+        """``show_path`` for every path inside a text (the status details)."""
+        for prefix, alias in self._aliases().items():
+            text = text.replace(prefix, alias)
+        return text
+
     def show_path(self, path: str) -> str:
         """Paths as the user should read them: the data dir and home folder shortened."""
-        aliases = {**self.path_aliases, str(data_dir()): "$DATA", str(Path.home()): "~"}
-        for prefix, alias in aliases.items():
+        for prefix, alias in self._aliases().items():
             if path.startswith(prefix):
                 return alias + path[len(prefix):]
         return path

@@ -170,9 +170,10 @@ class StepsScreen(Screen[None]):
         self.set_status("")
 
     def show_problems(self) -> None:
-        problems = self.draft.problems
+        problems, warnings = self.draft.problems, self.draft.warnings
         for step in self.steps():
             step.show_problems(problems)
+            step.show_warnings(warnings)
         self.paint_step_bar()
         if self.current == "review":
             self.refresh_review()

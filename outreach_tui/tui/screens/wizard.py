@@ -8,6 +8,7 @@ export survives moving between steps and opening modals."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from pathlib import Path
 from typing import ClassVar
@@ -37,6 +38,7 @@ from outreach_tui.tui.messages import (
     SignInRequested,
     SignInUrl,
     SourceDiscovered,
+    StatusRead,
     TestAlertRequested,
     TypesChecked,
 )
@@ -77,9 +79,10 @@ class WizardScreen(StepsScreen):
     def on_mount(self) -> None:
         super().on_mount()
         profile = self.draft.check().profile
-        if profile is not None and profile.source_path().is_file():  # fill the pick lists right away
-            self.run_worker(lambda: self._discover(profile.source_path(), profile.source.format, quiet=True),
-                            thread=True, group="discover", exit_on_error=False)
+        source = backend.source_file(self.draft.data, self.draft.path)
+        if source is not None:  # fill the pick lists right away (a violation elsewhere does not stop that)
+            self.run_worker(lambda: self._discover(*source, quiet=True), thread=True, group="discover",
+                            exit_on_error=False)
         if profile is not None and profile.outreach.client_id:
             self.token_key = backend.token_key(profile)
             self.run_worker(self._who_is_signed_in(profile), group="whoami", exit_on_error=False)
@@ -143,6 +146,23 @@ class WizardScreen(StepsScreen):
     @on(SignedIn)
     def _signed_in(self, message: SignedIn) -> None:
         self.query_one(ConnectStep).show_signed_in(message.who)
+        self.refresh_status()
+
+    def refresh_status(self) -> None:
+        """What ``status --offline`` says (token store and export state; a thread: it reads SQLite)."""
+        profile = self.draft.check().profile
+        if profile is None:
+            return
+        self.follow_tokens()
+        profile = profile.model_copy(deep=True)
+        self.run_worker(lambda: self.post_message(StatusRead(backend.connection_status(profile))), thread=True,
+                        group="status", exclusive=True, exit_on_error=False, name="Status")
+
+    @on(StatusRead)
+    def _status_read(self, message: StatusRead) -> None:
+        status = message.status
+        details = [self.settings.show_paths_in(line) for line in status.details]
+        self.query_one(ConnectStep).show_status(dataclasses.replace(status, details=details))
 
     @on(SignInCancelled)
     def _cancel_sign_in(self) -> None:
@@ -325,6 +345,7 @@ class WizardScreen(StepsScreen):
     @on(ExportEnded)
     def _export_ended(self, message: ExportEnded) -> None:
         self.query_one(ExportPanel).end(message.finished, message.error)
+        self.refresh_status()  # the last run, dead letters and cleanup changed
         finished = message.finished
         if finished is None:
             return

@@ -34,6 +34,19 @@ class FieldError(Static):
         self.set_class(bool(messages), "-shown")
 
 
+class StepWarnings(Static):
+    """Warnings of a step (allowed, worth a word): muted, and they never block Next or the export."""
+
+    DEFAULT_CSS = """
+    StepWarnings { color: $text-muted; height: auto; display: none; }
+    StepWarnings.-shown { display: block; }
+    """
+
+    def show(self, messages: list[str]) -> None:
+        self.update(Text("\n".join(f"! {message}" for message in messages)))
+        self.set_class(bool(messages), "-shown")
+
+
 class Field(Vertical):
     DEFAULT_CSS = """
     Field { height: auto; }
@@ -139,6 +152,11 @@ class Step(VerticalScroll):
             errors.first(FieldError).show([p.message for p in at_field])
             shown.update(at_field)
         self.show_other_problems([p for p in mine if p not in shown])
+
+    def show_warnings(self, warnings: list[Problem]) -> None:
+        """This step's warnings, muted, in its warning list (a step with rows may show them at the row)."""
+        for widget in self.query(StepWarnings):
+            widget.show([str(warning) for warning in warnings if self.owns(warning)])
 
     def show_other_problems(self, problems: list[Problem]) -> None:
         for widget in self.query(".step-problems"):

@@ -2,7 +2,11 @@
 at once when the run ends), so a flood of runner events never slows the UI or the export.
 
 What matters most comes first, so that it shows without scrolling at 80x24: the state (or the end of the
-run with its report), progress and counts, throughput and budget, then failures grouped by cause."""
+run with its report), progress and counts, throughput and budget, then failures grouped by cause.
+
+Not shown yet: the fields cleared after an unmapped segment or row, and the dead letters carried over from
+earlier runs. The engine that reports them is not merged; they belong on one line under the counts, kept
+within the 80x24 end state."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from outreach_tui.profile import IDENTITY_TARGET, Identity
 from outreach_tui.tui.backend import Problem
 from outreach_tui.tui.draft import display
 from outreach_tui.tui.messages import DraftChanged
-from outreach_tui.tui.widgets.base import FieldError, Step, field
+from outreach_tui.tui.widgets.base import FieldError, Step, StepWarnings, field
 
 IDENTITY_KEY = "identity"
 COLUMNS = (("#", "index", 3), ("XDM source", "source", 27), ("Outreach target", "target", 18),
@@ -62,6 +62,7 @@ class MappingStep(Step):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.row_problems: dict[int, list[str]] = {}
+        self.row_warnings: dict[int, list[str]] = {}
 
     def compose(self) -> ComposeResult:
         yield field("Identity namespace (identityMap → OutreachId)",
@@ -77,6 +78,7 @@ class MappingStep(Step):
             yield Button("Add row", id="mapping-add", variant="primary", compact=True)
             yield Button("Delete row", id="mapping-delete", variant="error", compact=True)
         yield FieldError(classes="step-problems")
+        yield StepWarnings()
 
     def on_mount(self) -> None:
         table = self.query_one("#mapping-table", DataTable)
@@ -117,7 +119,8 @@ class MappingStep(Step):
     def _cells(self, index: int) -> list[Text]:
         row = self.rows[index]
         source, target = display(row.get("source")), display(row.get("target"))
-        check = Text("✗", style="bold red") if self.row_problems.get(index) else Text("✓", style="green")
+        check = (Text("✗", style="bold red") if self.row_problems.get(index) else
+                 Text("!", style="yellow") if self.row_warnings.get(index) else Text("✓", style="green"))
         return [Text(str(index + 1)), shorten(source, 27), shorten(target, 18), shorten(describe_target(target), 11),
                 check]
 
@@ -162,6 +165,8 @@ class MappingStep(Step):
         text = Text(f"row {index + 1}: {source or '?'} → {target or '?'}" + (f" ({kind})" if kind else ""))
         for problem in problems:
             text.append(f"\n✗ {problem}")
+        for warning in self.row_warnings.get(index, []):
+            text.append(f"\n! {warning}", style="dim")
         detail.update(text)
         detail.set_class(bool(problems), "-problem")
 
@@ -206,14 +211,15 @@ class MappingStep(Step):
             self.notify("Highlight an attribute row to delete (the identity row stays).", markup=False)
             return
         del self.rows[index]
-        self.row_problems = {}  # their indices moved: the screen sends the new ones
+        self.row_problems, self.row_warnings = {}, {}  # their indices moved: the screen sends the new ones
         self.draft.changed()
         self.render_table(cursor_row=index)
         self.post_message(DraftChanged())
 
     # ----- problems ----------------------------------------------------------------------------------------
 
-    def show_problems(self, problems: list[Problem]) -> None:
+    def _by_row(self, problems: list[Problem]) -> tuple[dict[int, list[str]], list[Problem]]:
+        """This step's problems (or warnings) at their rows ("target: ..."), and the rest of this step's."""
         by_row: dict[int, list[str]] = {}
         others: list[Problem] = []
         for problem in problems:
@@ -221,8 +227,23 @@ class MappingStep(Step):
             if index is not None and 0 <= index < len(self.rows):
                 by_row.setdefault(index, []).append(problem.key.split("]", 1)[1].lstrip(".") + ": " + problem.message
                                                     if "]." in problem.key else problem.message)
-            elif self.owns(problem) and problem.key != "identity.namespace":
+            elif self.owns(problem):
                 others.append(problem)
+        return by_row, others
+
+    def show_warnings(self, warnings: list[Problem]) -> None:
+        by_row, others = self._by_row(warnings)
+        changed = set(by_row) ^ set(self.row_warnings)
+        self.row_warnings = by_row
+        for index in changed:
+            if index < len(self.rows):
+                self._refresh_row(index)
+        self._paint_detail()
+        self.query_one(StepWarnings).show([str(warning) for warning in others])
+
+    def show_problems(self, problems: list[Problem]) -> None:
+        by_row, others = self._by_row(problems)
+        others = [problem for problem in others if problem.key != "identity.namespace"]
         changed = set(by_row) ^ set(self.row_problems)
         self.row_problems = by_row
         for index in changed:

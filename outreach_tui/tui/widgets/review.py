@@ -13,7 +13,16 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Static
 
-from outreach_tui.tui.backend import Problem
+from outreach_tui.profile import ExportSettings
+from outreach_tui.tui.backend import Problem, asks_import_scopes
+from outreach_tui.tui.budget import (
+    average_record_bytes,
+    budget_time,
+    changed_prospects,
+    estimate,
+    plural,
+    strategy_used,
+)
 from outreach_tui.tui.draft import Draft
 from outreach_tui.tui.messages import PreviewRequested, SaveRequested
 from outreach_tui.tui.widgets.base import Step, section_of
@@ -34,6 +43,11 @@ class ReviewStep(Step):
     ReviewStep #preview-payloads { height: auto; }
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []
+
     def compose(self) -> ComposeResult:
         yield Static("", id="review-problems")
         yield Static("", id="review-path")
@@ -49,6 +63,15 @@ class ReviewStep(Step):
         return section_of(problem.key) not in STEP_OF_SECTION
 
     def show_problems(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        self._paint_problems()
+
+    def show_warnings(self, warnings: list[Problem]) -> None:
+        self.warnings = warnings
+        self._paint_problems()
+
+    def _paint_problems(self) -> None:
+        problems = self.problems
         if not problems:
             text = Text("✓ The profile is valid.", style="green")
         else:
@@ -57,6 +80,8 @@ class ReviewStep(Step):
                 step = STEP_OF_SECTION.get(section_of(problem.key), "the TOML file")
                 text.append(f"\n  {problem}", style="red")
                 text.append(f"  ({step})", style="dim")
+        for warning in self.warnings:  # allowed: muted, and they do not block
+            text.append(f"\n  ! {warning}", style="dim")
         self.query_one("#review-problems", Static).update(text)
 
     def show_profile(self, draft: Draft, shown_path: str | None) -> None:
@@ -85,11 +110,38 @@ class ReviewStep(Step):
         shown = updates[:PAYLOADS_SHOWN]
         summary = Text(f"Dry run: {records.get('read', 0):,} records read, {records.get('excluded', 0):,} "
                        f"excluded, {records.get('malformed', 0):,} malformed; {prospects.get('targeted', 0):,} "
-                       f"prospects targeted. The first {len(shown)} payloads")
-        more = prospects.get("targeted", 0) - len(shown)
-        summary.append(f" (and {more:,} more, not shown):" if more > 0 else ":")
+                       "prospects targeted.")
+        summary.append_text(self._budget_text(report))
+        more = changed_prospects(report) - len(shown)  # the unchanged ones have no payload
+        summary.append(f"\nThe first {len(shown)} payloads" + (f" (and {more:,} more, not shown):" if more > 0
+                                                               else ":") if shown else "\nNothing to send.")
         self.query_one("#preview-summary", Static).update(summary)
         payloads = "\n".join(json.dumps(update, ensure_ascii=False, indent=1) for update in shown)
         self.query_one("#preview-payloads", Static).update(
             Syntax(payloads, "json", theme=THEME, word_wrap=True, background_color="default"))
-        self.scroll_to_widget(self.query_one("#preview-summary"), top=True)
+        # after the layout has room for the new text, or the scroll stops short
+        self.call_after_refresh(self.scroll_to_widget, self.query_one("#preview-summary"), top=True)
+
+    def _budget_text(self, report: dict[str, Any]) -> Text:
+        """The requests each strategy would use for the planned changes, and the hours of budget that means."""
+        profile = self.draft.check().profile
+        settings = profile.export if profile is not None else ExportSettings()
+        changed = changed_prospects(report)
+        cost = estimate(changed, average_record_bytes(report.get("planned_updates") or []),
+                        bulk_max_records=settings.bulk_max_records, budget_per_hour=settings.budget_per_hour)
+        imports = profile is not None and asks_import_scopes(profile)
+        used = strategy_used(settings.strategy, changed, settings.bulk_threshold, imports)
+        why = (f"bulk from {settings.bulk_threshold:,} changed" if imports
+               else "[outreach] scopes lack the import scopes")
+        chosen = settings.strategy + (f" (→ {used}: {why})" if settings.strategy == "auto" else "")
+        unchanged = (report.get("prospects") or {}).get("unchanged", 0)
+        text = Text(f"\nPlanned: {changed:,} prospects to update, {unchanged:,} unchanged. [export] strategy = ")
+        text.append(chosen, style="bold")
+        text.append(f"; budget {settings.budget_per_hour:,} requests/hour:")
+        rows = (("patch", f"{cost.patch.requests:,} requests (one per prospect)", cost.patch.hours),
+                ("bulk", f"{cost.bulk.requests:,} requests ({plural(cost.imports, 'import')} of ≤ "
+                         f"{cost.records_per_import:,} + ~{plural(cost.polls, 'poll')})", cost.bulk.hours))
+        for name, requests, hours in rows:
+            text.append(f"\n  {'▸' if name == used else ' '} {name:<6}", style="bold" if name == used else "")
+            text.append(f"{requests}: {budget_time(hours)} of budget")
+        return text

@@ -18,7 +18,7 @@ from outreach_tui.outreach import catalog
 from outreach_tui.tui.backend import Problem
 from outreach_tui.tui.draft import display
 from outreach_tui.tui.messages import CheckTypesRequested, DraftChanged
-from outreach_tui.tui.widgets.base import FieldError, Step, field
+from outreach_tui.tui.widgets.base import FieldError, Step, StepWarnings, field
 from outreach_tui.tui.widgets.mapping import shorten
 
 COLUMNS = (("segment", "id", 16), ("records R/E/X", "counts", 15), ("name", "name", 16), ("ID", "mapping_id", 3),
@@ -75,6 +75,7 @@ class SegmentsStep(Step):
             yield Button("Don't export", id="segment-unmap", compact=True)
             yield Button("Check in Outreach", id="check-types", compact=True)
         yield FieldError(classes="step-problems")
+        yield StepWarnings()
 
     def on_mount(self) -> None:
         table = self.query_one("#segments-table", DataTable)
@@ -192,11 +193,22 @@ class SegmentsStep(Step):
         mapping_id = segment.get("mapping_id")
         text = Text(f"{segment_id} ({sample}) → custom{display(mapping_id)}: "
                     f"{types_label(mapping_id, self.configured)[1]}")
-        detail.update(text)
-        detail.remove_class("-problem")
         problems = self.problems_by_row.get(int(key[1:]), [])
-        errors[0].show([p.split(": ", 1)[1] for p in problems if p.startswith("name: ")])
-        errors[1].show([p.split(": ", 1)[-1] for p in problems if not p.startswith("name: ")])
+        name_problems, id_problems, elsewhere = [], [], []  # elsewhere: no field here (labels, a duplicate id)
+        for problem in problems:
+            field_name, _, message = problem.partition(": ")
+            if field_name == "name":
+                name_problems.append(message)
+            elif field_name == "mapping_id" or not message:
+                id_problems.append(message or problem)
+            else:
+                elsewhere.append(problem)
+        for problem in elsewhere:
+            text.append(f"\n✗ {problem}")
+        detail.update(text)
+        detail.set_class(bool(elsewhere), "-problem")
+        errors[0].show(name_problems)
+        errors[1].show(id_problems)
 
     # ----- editing ---------------------------------------------------------------------------------------
 
