@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import json
-
-import pytest
-
 from outreach_tui.tui.budget import (
-    average_record_bytes,
     budget_time,
     changed_prospects,
     estimate,
@@ -15,37 +10,14 @@ from outreach_tui.tui.budget import (
 )
 
 
-def test_a_million_changed_prospects_patch_against_bulk() -> None:
-    cost = estimate(1_000_000, 250, bulk_max_records=10_000, budget_per_hour=10_000)
-    assert cost.patch.requests == 1_000_000 and cost.patch.hours == 100
-    assert cost.records_per_import == (2_000_000 - 200) // 250 == 7_999  # the 2 MB limit binds first
-    assert cost.imports == 126 and cost.polls == 126  # ceil(1,000,000 / 7,999), about one poll each
-    assert cost.bulk.requests == 252 and cost.bulk.hours == pytest.approx(0.0252)
-
-
-def test_the_record_cap_binds_when_records_are_small() -> None:
-    cost = estimate(2_500, 100, bulk_max_records=1_000, budget_per_hour=500)
-    assert cost.records_per_import == 1_000
-    assert (cost.imports, cost.bulk.requests) == (3, 6)
-    assert cost.patch.hours == 5 and cost.bulk.hours == pytest.approx(6 / 500)
-
-
-def test_a_record_bigger_than_an_import_still_goes_one_per_import() -> None:
-    cost = estimate(3, 3_000_000, bulk_max_records=10_000, budget_per_hour=10_000)
-    assert (cost.records_per_import, cost.imports, cost.bulk.requests) == (1, 3, 6)
-
-
-def test_nothing_changed_costs_nothing() -> None:
-    cost = estimate(0, 250, bulk_max_records=10_000, budget_per_hour=10_000)
-    assert (cost.patch.requests, cost.bulk.requests, cost.imports) == (0, 0, 0)
-
-
-def test_average_size_of_the_planned_payloads() -> None:
-    samples = [{"data": {"type": "prospect", "id": 1, "attributes": {"firstName": "Ann"}}},
-               {"data": {"type": "prospect", "id": 22, "attributes": {"firstName": "Éloïse", "custom4": "x"}}}]
-    sizes = [len(json.dumps(s, ensure_ascii=False, separators=(",", ":")).encode()) + 1 for s in samples]
-    assert average_record_bytes(samples) == sum(sizes) / 2
-    assert average_record_bytes([]) > 0  # no sample: a guess, never a division by zero
+def test_the_estimate_is_the_dry_run_reports_own() -> None:
+    report = {"strategies": {"patch": {"requests": 1_000_000, "budget_hours": 100.0},
+                             "bulk": {"imports": 126, "requests": 265, "budget_hours": 0.027}}}
+    cost = estimate(report)
+    assert cost is not None
+    assert (cost.patch.requests, cost.patch.hours) == (1_000_000, 100.0)
+    assert (cost.bulk.requests, cost.bulk.hours, cost.imports) == (265, 0.027, 126)
+    assert estimate({}) is None  # a report without figures: nothing is invented
 
 
 def test_changed_prospects_from_a_dry_run_report() -> None:

@@ -1,22 +1,12 @@
-"""What the planned changes of a dry run would cost in Outreach's hourly request budget, per strategy: the
-Review step's arithmetic (presentation only; the bulk sender chunks for real, on the encoded bodies).
-
-PATCH sends one request per changed prospect. Bulk (``POST /imports/actions/bulkUpsert``) sends imports of at
-most ``bulk_max_records`` records and about 2 MB each, plus about one ``GET /imports/{id}`` poll per import.
-"""
+"""What the planned changes of a dry run would cost in Outreach's hourly request budget, per strategy, as the
+Review step shows it. The figures are the engine's (the dry-run report's ``strategies``); this module only
+reads and words them, and says which strategy a run would pick."""
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-IMPORT_MAX_BYTES = 2_000_000  # Outreach limits an import request to about 2 MB
-IMPORT_ENVELOPE_BYTES = 200  # the import's own body around its records (type, dupeMethod, fileName)
-RECORD_BYTES_UNKNOWN = 300  # a guess when the dry run kept no sample payload
-POLLS_PER_IMPORT = 1  # about one; the sender backs off, so a slow import may take a few more
 
 
 @dataclass(frozen=True)
@@ -27,30 +17,21 @@ class StrategyCost:
 
 @dataclass(frozen=True)
 class BudgetEstimate:
-    changed: int  # prospects with at least one changed field
     patch: StrategyCost
     bulk: StrategyCost
     imports: int
-    polls: int
-    records_per_import: int  # min(bulk_max_records, what fits in 2 MB at the average record size)
 
 
-def average_record_bytes(samples: Iterable[dict[str, Any]]) -> float:
-    """The average size of a planned payload, encoded compactly as an import carries it (plus its comma)."""
-    sizes = [len(json.dumps(sample, ensure_ascii=False, separators=(",", ":")).encode()) + 1 for sample in samples]
-    return sum(sizes) / len(sizes) if sizes else RECORD_BYTES_UNKNOWN
-
-
-def estimate(changed: int, record_bytes: float, *, bulk_max_records: int, budget_per_hour: int,
-             max_bytes: int = IMPORT_MAX_BYTES) -> BudgetEstimate:
-    """Requests and hours of budget for ``changed`` prospects under each strategy."""
-    fits = int((max_bytes - IMPORT_ENVELOPE_BYTES) // max(record_bytes, 1.0))
-    per_import = max(1, min(bulk_max_records, fits))
-    imports = math.ceil(changed / per_import)
-    polls = imports * POLLS_PER_IMPORT
-    return BudgetEstimate(changed=changed, patch=StrategyCost(changed, changed / budget_per_hour),
-                          bulk=StrategyCost(imports + polls, (imports + polls) / budget_per_hour),
-                          imports=imports, polls=polls, records_per_import=per_import)
+def estimate(report: dict[str, Any]) -> BudgetEstimate | None:
+    """The dry-run report's ``strategies`` (worked out by the engine from every planned record's encoded size,
+    ``export/bulk.py``), or None when the report has none."""
+    strategies = report.get("strategies")
+    if not isinstance(strategies, dict):
+        return None
+    patch, bulk = strategies.get("patch") or {}, strategies.get("bulk") or {}
+    return BudgetEstimate(patch=StrategyCost(int(patch.get("requests", 0)), float(patch.get("budget_hours", 0))),
+                          bulk=StrategyCost(int(bulk.get("requests", 0)), float(bulk.get("budget_hours", 0))),
+                          imports=int(bulk.get("imports", 0)))
 
 
 def changed_prospects(report: dict[str, Any]) -> int:

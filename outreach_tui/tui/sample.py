@@ -111,4 +111,6 @@ def sample_dry_run_report() -> dict[str, Any]:
     return {"records": {"read": 277, "planned": 262, "excluded": 13, "malformed": 2},
             "prospects": {"targeted": 250, "activated": 0, "unchanged": 12, "failed": 0, "pending": 0,
                           "planned": 238},
-            "planned_updates": updates}
+            "planned_updates_sample": updates,
+            "strategies": {"patch": {"requests": 238, "budget_hours": 0.024},
+                           "bulk": {"imports": 1, "requests": 3, "budget_hours": 0.0}}}

@@ -16,7 +16,6 @@ from textual.widgets import Button, Static
 from outreach_tui.profile import ExportSettings
 from outreach_tui.tui.backend import Problem, asks_import_scopes
 from outreach_tui.tui.budget import (
-    average_record_bytes,
     budget_time,
     changed_prospects,
     estimate,
@@ -127,8 +126,7 @@ class ReviewStep(Step):
         profile = self.draft.check().profile
         settings = profile.export if profile is not None else ExportSettings()
         changed = changed_prospects(report)
-        cost = estimate(changed, average_record_bytes(report.get("planned_updates") or []),
-                        bulk_max_records=settings.bulk_max_records, budget_per_hour=settings.budget_per_hour)
+        cost = estimate(report)
         imports = profile is not None and asks_import_scopes(profile)
         used = strategy_used(settings.strategy, changed, settings.bulk_threshold, imports)
         why = (f"bulk from {settings.bulk_threshold:,} changed" if imports
@@ -138,9 +136,11 @@ class ReviewStep(Step):
         text = Text(f"\nPlanned: {changed:,} prospects to update, {unchanged:,} unchanged. [export] strategy = ")
         text.append(chosen, style="bold")
         text.append(f"; budget {settings.budget_per_hour:,} requests/hour:")
+        if cost is None:
+            return text
         rows = (("patch", f"{cost.patch.requests:,} requests (one per prospect)", cost.patch.hours),
-                ("bulk", f"{cost.bulk.requests:,} requests ({plural(cost.imports, 'import')} of ≤ "
-                         f"{cost.records_per_import:,} + ~{plural(cost.polls, 'poll')})", cost.bulk.hours))
+                ("bulk", f"{cost.bulk.requests:,} requests ({plural(cost.imports, 'import')} + polls)",
+                 cost.bulk.hours))
         for name, requests, hours in rows:
             text.append(f"\n  {'▸' if name == used else ' '} {name:<6}", style="bold" if name == used else "")
             text.append(f"{requests}: {budget_time(hours)} of budget")
