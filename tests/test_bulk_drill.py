@@ -35,6 +35,8 @@ def protected(state_path: Path, sb: Sandbox) -> set[int]:
         return set()
     db = sqlite3.connect(f"file:{state_path}?mode=ro", uri=True)
     try:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'accepted'").fetchone():
+            return set()  # killed after the file was created, before its tables were
         accepted = {row[0] for row in db.execute("SELECT prospect_id FROM accepted")}
         has_journal = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'bulk_imports'").fetchone()
         rows = db.execute("SELECT import_id, items FROM bulk_imports WHERE import_id IS NOT NULL").fetchall() \

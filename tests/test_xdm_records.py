@@ -354,11 +354,14 @@ def test_directory_is_an_input_error(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------- properties
 
+# Text without surrogates, and without U+FFFF: the JSON-array reader marks unreadable bytes with that
+# noncharacter, so a literal one is judged unreadable too (outreach_tui/xdm/json_array.py says why).
+readable = st.characters(exclude_categories=["Cs"], exclude_characters="\uffff")
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(st.characters(exclude_categories=["Cs"])),
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(readable),
     lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), max_size=8), inner, max_size=4),
+    | st.dictionaries(st.text(readable, max_size=8), inner, max_size=4),
     max_leaves=12,
 )
 garbage = (st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\n\r"), max_size=20)
@@ -568,7 +571,7 @@ def test_parquet_plans_to_the_same_validation_report_as_json_lines(tmp_path: Pat
         profile = tmp_path / f"{fmt}.toml"
         profile.write_text(text.replace('path = "profiles.jsonl"\nformat = "jsonl"',
                                         f'path = "{path}"\nformat = "{fmt}"'))
-        done = subprocess.run([sys.executable, "-m", "outreach_tui", "validate", str(profile), "--json"],
+        done = subprocess.run([sys.executable, "-m", "outreach_tui", "validate", str(profile), "--json", "--offline"],
                               capture_output=True, text=True, timeout=120)
         report = json.loads(done.stdout)
         assert report["format"] == fmt

@@ -37,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-input", action="store_true", help="check the profile only")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.add_argument("--offline", action="store_true",
-                        help="ask Outreach nothing (validate never does): records matched by email are counted, "
-                             "not looked up")
+                        help="ask Outreach nothing: custom field types are not checked, and records matched by "
+                             "email are counted, not looked up")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,24 +47,26 @@ def run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(exc, file=sys.stderr)
         return ExitCode.USAGE
-    custom = check_custom_types(profile)
-    for line in [*(f"warning: {w}" for w in profile.warnings()), *_custom_lines(custom)]:
-        print(line, file=sys.stderr)
+    custom = check_custom_types(profile, offline=args.offline)
+    notes = [*(f"warning: {w}" for w in profile.warnings()), *_custom_lines(custom)]
     if custom["errors"]:
+        print("\n".join(notes), file=sys.stderr)
         if args.json:
             sys.stdout.buffer.write(orjson.dumps({"custom_fields": custom}, option=orjson.OPT_INDENT_2) + b"\n")
         print(f"{args.profile}: the profile writes custom fields Outreach would refuse; nothing can be sent",
               file=sys.stderr)
         return ExitCode.USAGE
+    if not args.no_input:
+        try:
+            result = check_input(profile, args.input)
+        except InputError as exc:  # the one thing to fix first: said alone
+            print(f"input: {exc}", file=sys.stderr)
+            return ExitCode.USAGE
+    print("\n".join(notes), file=sys.stderr)
     if args.no_input:
         print(f"{args.profile}: profile OK ({len(profile.mapping)} attribute rows, "
               f"{len(profile.segments)} segments)", file=sys.stderr)
         return ExitCode.OK
-    try:
-        result = check_input(profile, args.input)
-    except InputError as exc:
-        print(f"input: {exc}", file=sys.stderr)
-        return ExitCode.USAGE
     if args.json:
         result = {**result, "custom_fields": custom, "warnings": [str(w) for w in profile.warnings()]}
         sys.stdout.buffer.write(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
@@ -77,12 +79,15 @@ def run(args: argparse.Namespace) -> int:
     return ExitCode.SOME_FAILED if result["prospects"]["would_fail"] else ExitCode.OK
 
 
-def check_custom_types(profile: Profile) -> dict[str, Any]:
-    """The profile's custom field targets against Outreach's types, when signed in:
+def check_custom_types(profile: Profile, offline: bool = False) -> dict[str, Any]:
+    """The profile's custom field targets against Outreach's types, when signed in and not ``offline``:
     ``{"checked": bool, "note": str, "errors": [...], "warnings": [...]}``."""
     result: dict[str, Any] = {"checked": False, "note": "", "errors": [], "warnings": []}
     if not writes_custom_fields(profile):
         result["note"] = "the profile writes no custom fields"
+        return result
+    if offline:
+        result["note"] = "custom field types not checked (--offline)"
         return result
     try:
         types = asyncio.run(read_custom_field_types(profile))
