@@ -65,3 +65,23 @@ def test_failures_grouped_by_cause_with_a_bounded_list() -> None:
     assert causes[0].examples == [1, 2, 3, 4, 5]
     assert causes[0].title == "custom10: custom10 is numeric in Outreach (validationError, HTTP 422)"
     assert view.failures == 35
+
+
+def test_imports_cleanup_and_carried_over_lines() -> None:
+    view = ExportView.started(0.0)
+    assert view.imports_text() == ""
+    view.apply(events.StrategyChosen("bulk", "[export] strategy = \"bulk\""), 0.5)
+    view.apply(events.ImportsProgress(in_flight=2, records_in_flight=1800, finished=5, records_finished=5000,
+                                      polls=7), 1.0)
+    assert (view.strategy, view.imports_text()) == (
+        "bulk", "imports: 2 in flight (1,800 records), 5 finished (5,000 records), 7 polls")
+    view.apply(events.CleanupAnnounced("custom4", 37, "segment seg-emea left the profile", "clearing custom4"), 1.5)
+    report = {"prospects": {"carried_over": 3}, "cleared": {"fields": 37, "prospects": 36, "skipped": 1,
+                                                            "failed": 0, "left": 0}}
+    finished = events.Finished(counts=events.Counts(sent=40, activated=37), exit_code=0, report_path=None,
+                               report=report, message="done")
+    view.apply(finished, 2.0)
+    view.finish(finished, 2.5)  # the worker's end comes after the Finished event: nothing doubles
+    assert view.cleanup + view.notes == [
+        "clearing custom4", "cleanup: 37 values cleared on 36 prospects, 1 skipped (changed since)",
+        "carried over from earlier runs' dead letters: 3 prospects"]

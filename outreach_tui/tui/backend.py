@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import re
 import tomllib
 from collections.abc import Callable, Iterator
@@ -19,16 +20,17 @@ from pydantic import ValidationError
 
 from outreach_tui.export import events
 from outreach_tui.export.alerts import AlertSender
+from outreach_tui.export.cleanup import PendingCleanup
+from outreach_tui.export.cleanup import pending_cleanup as find_pending_cleanup
+from outreach_tui.export.custom_types import Types, check_custom_fields
+from outreach_tui.export.preflight import read_custom_field_types
 from outreach_tui.export.runner import ExportRunner, RunOptions
+from outreach_tui.export.state import StateError as StateError  # the wizard shows it as an error modal
 from outreach_tui.export.status import gather_status
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.catalog import custom_number
-from outreach_tui.outreach.client import OutreachClient
-from outreach_tui.outreach.ratelimit import RateLimiter
-from outreach_tui.outreach.retry import RetryPolicy
 from outreach_tui.outreach.scopes import missing_scopes
 from outreach_tui.outreach.settings import OutreachSettings
-from outreach_tui.outreach.token_source import token_source_for
 from outreach_tui.outreach.tokens import StoreKey, default_store
 from outreach_tui.profile import Profile, ProfileError, Source, profile_from_dict
 from outreach_tui.profile_base import Problem as ModelProblem
@@ -52,6 +54,7 @@ class Problem:
     key: str
     message: str
     warning: bool = False
+    outreach: bool = False  # found against Outreach's custom field types, not in the profile alone
 
     def __str__(self) -> str:
         return f"{self.key}: {self.message}" if self.key else self.message
@@ -250,17 +253,36 @@ def carry_tokens(old_key: StoreKey | None, profile: Profile) -> StoreKey:
 
 # ----- Outreach -------------------------------------------------------------------------------------------
 
-async def custom_field_types(profile: Profile) -> dict[int, str | None]:
-    """``GET /types`` through the one Outreach client (limiter, retries, token refresh): which custom
-    fields the Outreach admin configured, by number, with their labels."""
-    client = OutreachClient(profile.outreach.api_base, token_source_for(profile.outreach, profile.token_place()),
-                            limiter=RateLimiter(profile.export.budget_per_hour), retry=RetryPolicy(), concurrency=1)
-    try:
-        fields = await client.custom_field_types()
-    finally:
-        await client.aclose()
-    return {number: rule.get("label") or None for name, rule in fields.items()
+async def custom_field_types(profile: Profile) -> Types:
+    """``GET /types`` with the profile's sign-in, as the engine reads it before a run: custom field name ->
+    its rule (type, label)."""
+    return await read_custom_field_types(profile)
+
+
+def configured_fields(types: Types) -> dict[int, str | None]:
+    """The custom fields the Outreach admin configured, by number, with their labels (None: no label)."""
+    return {number: rule.get("label") or None for name, rule in types.items()
             if (number := custom_number(name)) is not None}
+
+
+def custom_field_problems(profile: Profile, types: Types) -> tuple[list[Problem], list[Problem]]:
+    """The engine's one rule for typed custom fields (what ``--run`` refuses): (errors, warnings), keyed at the
+    profile entry (``segments[2].mapping_id``)."""
+    errors, warnings = check_custom_fields(profile, types)
+    return ([Problem(p.key, f"{p.message} — {p.hint}" if p.hint else p.message, outreach=True) for p in errors],
+            [dataclasses.replace(_warning(p), outreach=True) for p in warnings])
+
+
+def pending_cleanup(profile: Profile) -> PendingCleanup:
+    """What the next run would clear (from the export state alone; nothing is sent). Raises StateError for a
+    state file that cannot be read."""
+    return find_pending_cleanup(profile)
+
+
+def keeping_values(profile: Profile) -> Profile:
+    """A copy of ``profile`` that leaves the values of unmapped fields in Outreach (clear_on_unmap = false)."""
+    return profile.model_copy(update={"export": profile.export.model_copy(update={"clear_on_unmap": False})},
+                              deep=True)
 
 
 def make_runner(profile: Profile, emit: Emit, *, dry_run: bool = False,

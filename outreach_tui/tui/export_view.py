@@ -60,6 +60,11 @@ class ExportView:
     failures: int = 0
     message: str = ""
     report_path: str | None = None
+    strategy: str = ""  # "bulk" or "patch", and why (StrategyChosen)
+    strategy_reason: str = ""
+    imports: events.ImportsProgress | None = None  # the bulk strategy's imports, latest
+    cleanup: list[str] = field(default_factory=list)  # CleanupAnnounced lines
+    notes: list[str] = field(default_factory=list)  # the report's cleanup and carried-over figures
     _buckets: deque[tuple[int, int]] = field(default_factory=deque)  # (second, requests sent in it)
     _last_sent: int = 0
 
@@ -85,6 +90,12 @@ class ExportView:
             self.paused = True
         elif isinstance(event, events.ProspectFailed):
             self._add_failure(event.diagnostic)
+        elif isinstance(event, events.StrategyChosen):
+            self.strategy, self.strategy_reason = event.strategy, event.reason
+        elif isinstance(event, events.ImportsProgress):
+            self.imports = event
+        elif isinstance(event, events.CleanupAnnounced):
+            self.cleanup.append(event.text)
         elif isinstance(event, events.Finished):
             self.finish(event, now)
 
@@ -97,6 +108,15 @@ class ExportView:
         if segments:
             self.segments = {s["id"]: {k: s.get(k, 0) for k in ("realized", "existing", "exited")}
                              for s in segments if isinstance(s, dict) and "id" in s}
+        self.notes = end_notes(finished.report)  # assigned: the Finished event and the worker's end both come here
+
+    def imports_text(self) -> str:
+        """One line: "imports: 2 in flight (1,800 records), 5 finished (5,000 records), 7 polls"."""
+        progress = self.imports
+        if progress is None:
+            return ""
+        return (f"imports: {progress.in_flight:,} in flight ({progress.records_in_flight:,} records), "
+                f"{progress.finished:,} finished ({progress.records_finished:,} records), {progress.polls:,} polls")
 
     def end(self, error: str | None, now: float) -> None:
         """The worker ended without a Finished event: cancelled before the runner started, or failed."""
@@ -196,6 +216,26 @@ class ExportView:
             if bound > seconds:
                 return bound, True
         return seconds, False
+
+
+def end_notes(report: object) -> list[str]:
+    """The report's cleanup and carried-over figures, when there are any (one short line each)."""
+    if not isinstance(report, dict):
+        return []
+    notes = []
+    cleared = report.get("cleared")
+    if isinstance(cleared, dict) and any(cleared.get(key) for key in ("fields", "skipped", "failed", "left")):
+        figures = [f"{cleared.get(key, 0):,} {label}" for key, label in
+                   (("skipped", "skipped (changed since)"), ("failed", "failed"), ("left", "left as they are"))
+                   if cleared.get(key)]
+        if cleared.get("fields"):
+            figures.insert(0, f"{cleared['fields']:,} values cleared on {cleared.get('prospects', 0):,} prospects")
+        notes.append("cleanup: " + ", ".join(figures))
+    prospects = report.get("prospects")
+    carried = prospects.get("carried_over") if isinstance(prospects, dict) else None
+    if carried:
+        notes.append(f"carried over from earlier runs' dead letters: {carried:,} prospects")
+    return notes
 
 
 def clock_text(seconds: float) -> str:

@@ -114,11 +114,11 @@ class SourceDiscovered(Message):
 
 
 class TypesChecked(Message):
-    """Custom fields configured in Outreach: number -> label (None when it has no label)."""
+    """Outreach's custom field types (``GET /types``): field name -> its rule (type, label)."""
 
-    def __init__(self, configured: dict[int, str | None]) -> None:
+    def __init__(self, types: dict[str, dict[str, Any]]) -> None:
         super().__init__()
-        self.configured = configured
+        self.types = types
 
 
 class PreviewReady(Message):

@@ -7,7 +7,7 @@ next to their fields (they follow every edit), so Next only says how many are le
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Button, ContentSwitcher, Footer, Static
 
 from outreach_tui.profile import ProfileError, save_profile
+from outreach_tui.tui import backend
 from outreach_tui.tui.backend import Problem
 from outreach_tui.tui.commands import WizardCommands
 from outreach_tui.tui.draft import Draft
@@ -55,6 +56,7 @@ class StepsScreen(Screen[None]):
         super().__init__()
         self.draft = draft
         self.settings = settings
+        self.custom_types: dict[str, dict[str, Any]] | None = None  # Outreach's /types, once checked
 
     def compose(self) -> ComposeResult:
         yield Static("", id="step-bar")
@@ -117,7 +119,7 @@ class StepsScreen(Screen[None]):
 
     def problems_of(self, name: str) -> list[Problem]:
         """The problems a step must see fixed before moving on (Review: all of them)."""
-        problems = self.draft.problems
+        problems = self.problems()
         if name == "review":
             return problems
         if name == "export":
@@ -169,8 +171,20 @@ class StepsScreen(Screen[None]):
         self.show_problems()
         self.set_status("")
 
+    def problems(self) -> list[Problem]:
+        """The draft's problems and the custom fields Outreach's types refuse (both block the export)."""
+        return self.draft.problems + self._types_problems()[0]
+
+    def _types_problems(self) -> tuple[list[Problem], list[Problem]]:
+        """The engine's rule for typed custom fields, against the draft as it is now (after a check)."""
+        profile = self.draft.check().profile
+        if self.custom_types is None or profile is None:
+            return [], []
+        return backend.custom_field_problems(profile, self.custom_types)
+
     def show_problems(self) -> None:
-        problems, warnings = self.draft.problems, self.draft.warnings
+        errors, notes = self._types_problems()
+        problems, warnings = self.draft.problems + errors, self.draft.warnings + notes
         for step in self.steps():
             step.show_problems(problems)
             step.show_warnings(warnings)

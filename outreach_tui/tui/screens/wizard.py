@@ -22,6 +22,7 @@ from outreach_tui.export.runner import ExportRunner
 from outreach_tui.profile import Alerts, Profile, ProfileError
 from outreach_tui.sandbox import Sandbox
 from outreach_tui.tui import backend
+from outreach_tui.tui.cleanup_prompt import CLEAR, KEEP, CleanupModal
 from outreach_tui.tui.draft import Draft
 from outreach_tui.tui.locations import data_dir
 from outreach_tui.tui.messages import (
@@ -242,7 +243,9 @@ class WizardScreen(StepsScreen):
 
     @on(TypesChecked)
     def _types_checked(self, message: TypesChecked) -> None:
-        self.query_one(SegmentsStep).set_configured(message.configured)
+        self.custom_types = message.types  # the engine's rule now applies to the draft (show_problems)
+        self.query_one(SegmentsStep).set_configured(backend.configured_fields(message.types))
+        self.show_problems()
 
     @on(PreviewRequested)
     def action_preview(self) -> None:
@@ -309,12 +312,28 @@ class WizardScreen(StepsScreen):
     def _start_export(self, panel: ExportPanel) -> None:
         if self.export_running():
             return
-        problems = self.draft.problems
+        problems = self.problems()
         profile = self.valid_profile("Export")
         if profile is None or problems:
             if profile is not None:
                 self.set_status(f"Export: fix first: {problems[0]}", error=True)
             return
+        try:
+            pending = backend.pending_cleanup(profile)  # the state only: nothing is sent
+        except backend.StateError as error:
+            self.app.push_screen(ErrorModal("Could not read the export state", friendly(error)))
+            return
+        if not (pending and pending.enabled):
+            self._run_export(panel, profile)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer in (CLEAR, KEEP) and not self.export_running():
+                self._run_export(panel, profile if answer == CLEAR else backend.keeping_values(profile))
+
+        self.app.push_screen(CleanupModal(pending), answered)
+
+    def _run_export(self, panel: ExportPanel, profile: Profile) -> None:
         self.follow_tokens()
         if self.current != "export":
             self.show_step("export")
@@ -322,6 +341,7 @@ class WizardScreen(StepsScreen):
         self.run_alerts, self._last_throttle_note = profile.alerts, None
         report = data_dir() / "reports" / f"{slug(profile.destination.name)}.json"
         report.parent.mkdir(parents=True, exist_ok=True)
+
         def emit(event: events.Event) -> None:
             self.post_message(ExportEvent(event))
 

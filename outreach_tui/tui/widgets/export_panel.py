@@ -4,9 +4,9 @@ at once when the run ends), so a flood of runner events never slows the UI or th
 What matters most comes first, so that it shows without scrolling at 80x24: the state (or the end of the
 run with its report), progress and counts, throughput and budget, then failures grouped by cause.
 
-Not shown yet: the fields cleared after an unmapped segment or row, and the dead letters carried over from
-earlier runs. The engine that reports them is not merged; they belong on one line under the counts, kept
-within the 80x24 end state."""
+The strategy (bulk imports or PATCH, and why) with the imports in flight, and the cleanup (fields cleared
+after an unmapped segment or row, dead letters carried over) take a line each under the counts, only when
+there is something to say, so the end state still fits 80x24."""
 
 from __future__ import annotations
 
@@ -42,6 +42,8 @@ class ExportPanel(VerticalScroll):
     ExportPanel #export-progress-row { height: 1; }
     ExportPanel #export-progress { width: auto; }
     ExportPanel #export-counts { height: auto; }
+    ExportPanel #export-strategy { height: auto; }
+    ExportPanel #export-cleanup { height: auto; color: $text-warning; }
     ExportPanel #export-rate-row { height: 1; }
     ExportPanel #export-sparkline { width: 30; height: 1; margin-right: 1; }
     ExportPanel #export-rate { width: 1fr; }
@@ -73,6 +75,8 @@ class ExportPanel(VerticalScroll):
         with Horizontal(id="export-progress-row"):
             yield ProgressBar(total=None, show_eta=False, id="export-progress")
         yield Static("", id="export-counts")
+        yield Static("", id="export-strategy")
+        yield Static("", id="export-cleanup")
         with Horizontal(id="export-rate-row"):
             yield Static("", id="export-sparkline")
             yield Static("", id="export-rate")
@@ -183,6 +187,7 @@ class ExportPanel(VerticalScroll):
             ("  failed ", "bold"), (f"{counts.failed:,}", "red" if counts.failed else ""),
             ("  pending ", "bold"), f"{view.pending:,}"))
         self._paint_rate()
+        self._paint_strategy()
         self._paint_segments()
         self._paint_causes()
 
@@ -240,6 +245,22 @@ class ExportPanel(VerticalScroll):
         budget.append(f"sent {counts.sent:,} · retried {counts.retried:,} · 429s {counts.rate_limited:,}"
                       + (f" · throttled {view.throttle_count}x" if view.throttle_count else ""))
         self._set("#export-budget", Text(" · ".join(budget)))
+
+    def _paint_strategy(self) -> None:
+        view = self.view
+        text = Text()
+        if view.strategy:
+            text.append("strategy ", "bold")
+            text.append(view.strategy)
+            if view.strategy_reason:
+                text.append(f" ({view.strategy_reason})", "dim")
+        imports = view.imports_text()
+        if imports:
+            text.append(("\n" if text else "") + imports)
+        cleanup = Text("\n".join(view.cleanup + view.notes))
+        for selector, content in (("#export-strategy", text), ("#export-cleanup", cleanup)):
+            self._set(selector, content)
+            self.query_one(selector).display = bool(content)  # an empty line would push the end state down
 
     def _paint_segments(self) -> None:
         parts = [f"{segment_id} R{c.get('realized', 0):,} E{c.get('existing', 0):,} X{c.get('exited', 0):,}"

@@ -33,7 +33,7 @@ def types_label(mapping_id: object, configured: dict[int, str | None] | None) ->
         label = configured[mapping_id]
         return (Text("✓ configured", style="green"),
                 f"custom{mapping_id} is configured in Outreach" + (f", label '{label}'" if label else ""))
-    return (Text("✗ missing", style="bold yellow"),
+    return (Text("not listed", style="dim"),
             f"custom{mapping_id} is not configured in Outreach: ask an admin to add it")
 
 
@@ -60,6 +60,7 @@ class SegmentsStep(Step):
         self.discovered: dict[str, dict[str, int]] = {}
         self.configured: dict[int, str | None] | None = None
         self.problems_by_row: dict[int, list[str]] = {}
+        self.outreach_by_row: dict[int, list[str]] = {}  # what Outreach's field types refuse (detail line)
 
     def compose(self) -> ComposeResult:
         yield Static("Each exported segment writes its status to the prospect's custom field customN "
@@ -114,7 +115,7 @@ class SegmentsStep(Step):
             return [shorten(segment_id, 16), count_text, Text(""), Text("—"), Text("not exported", style="dim")]
         index = int(key[1:])
         mapping_id = segment.get("mapping_id")
-        types = (Text("✗ fix", style="bold red") if self.problems_by_row.get(index)
+        types = (Text("✗ fix", style="bold red") if self.problems_by_row.get(index) or self.outreach_by_row.get(index)
                  else types_label(mapping_id, self.configured)[0])
         return [shorten(segment_id, 16), count_text, shorten(display(segment.get("name")), 16),
                 shorten(display(mapping_id), 3), types]
@@ -203,6 +204,7 @@ class SegmentsStep(Step):
                 id_problems.append(message or problem)
             else:
                 elsewhere.append(problem)
+        elsewhere += self.outreach_by_row.get(int(key[1:]), [])
         for problem in elsewhere:
             text.append(f"\n✗ {problem}")
         detail.update(text)
@@ -248,7 +250,7 @@ class SegmentsStep(Step):
             return
         segment_id = display(self.segments[index].get("id"))
         del self.segments[index]
-        self.problems_by_row = {}  # their indices moved: the screen sends the new ones
+        self.problems_by_row, self.outreach_by_row = {}, {}  # their indices moved: the screen sends the new ones
         self.draft.changed()
         self.render_table(cursor_key=f"d{segment_id}")
         self.post_message(DraftChanged())
@@ -261,17 +263,20 @@ class SegmentsStep(Step):
 
     def show_problems(self, problems: list[Problem]) -> None:
         by_row: dict[int, list[str]] = {}
+        outreach: dict[int, list[str]] = {}
         others: list[Problem] = []
         for problem in problems:
             index = segment_index(problem)
-            if index is not None and 0 <= index < len(self.segments):
+            if index is not None and 0 <= index < len(self.segments) and problem.outreach:
+                outreach.setdefault(index, []).append(problem.message)
+            elif index is not None and 0 <= index < len(self.segments):
                 field_name = problem.key.split("]", 1)[1].lstrip(".")
                 by_row.setdefault(index, []).append(f"{field_name}: {problem.message}" if field_name
                                                     else problem.message)
             elif self.owns(problem):
                 others.append(problem)
-        changed = set(by_row) ^ set(self.problems_by_row) | set(by_row)
-        self.problems_by_row = by_row
+        changed = set(by_row) | set(self.problems_by_row) | set(outreach) | set(self.outreach_by_row)
+        self.problems_by_row, self.outreach_by_row = by_row, outreach
         for index in changed:
             if index < len(self.segments):
                 self._refresh_row(f"m{index}")
