@@ -57,9 +57,10 @@ def converter(attribute: catalog.Attribute) -> Converter:
     """The conversion for one attribute (chosen once per mapping row, applied to every value)."""
     max_length = attribute.max_length
     if attribute.array:
+        text = _text_converter(max_length)  # each item as a text attribute's value (and its common case)
+
         def to_list(value: Any) -> list[str]:
-            items = value if type(value) is list else [value]
-            return [to_text(item, max_length) for item in items]
+            return [text(item) for item in value] if type(value) is list else [text(value)]
         return to_list
     if attribute.type == "integer":
         return to_integer
