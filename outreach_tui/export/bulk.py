@@ -119,16 +119,7 @@ class BulkSender:
             await self._decide(enough=False)
         if self._chunk.works:
             await self._submit()
-        tasks = self._tasks
-        while tasks:
-            _, running = await asyncio.wait(tasks, timeout=0.2)
-            if not running:
-                break
-            if self._control.give_up_draining():
-                for task in running:
-                    task.cancel()
-                await asyncio.gather(*running, return_exceptions=True)
-                break
+        await self._control.drain(self._tasks)
         await self._guarded(self.settler.verify_all())
         self.settler.count_unsettled_pending()
         if self._patch is not None:

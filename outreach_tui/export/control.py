@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,3 +88,16 @@ class RunControl:
         if since is None:
             return False
         return self.throttled_until > time.time() or time.monotonic() - since > DRAIN_GRACE
+
+    async def drain(self, tasks: Collection[asyncio.Task[None]]) -> None:
+        """Wait for ``tasks`` (workers, imports in flight) to end; once the run gives up draining, cancel the
+        rest (what they carried is counted pending by their owner)."""
+        while tasks:
+            _, running = await asyncio.wait(tasks, timeout=0.2)
+            if not running:
+                return
+            if self.give_up_draining():
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
+                return

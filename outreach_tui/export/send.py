@@ -71,15 +71,7 @@ class Sender:
 
         closer = asyncio.create_task(close_queue())
         try:
-            while workers:
-                _, running = await asyncio.wait(workers, timeout=0.2)
-                if not running:
-                    break
-                if self._control.give_up_draining():
-                    for task in running:
-                        task.cancel()
-                    await asyncio.gather(*running, return_exceptions=True)
-                    break
+            await self._control.drain(workers)
         finally:
             closer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
