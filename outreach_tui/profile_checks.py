@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel
 
 from outreach_tui.outreach import catalog
+from outreach_tui.outreach.scopes import scope_covers
 from outreach_tui.profile_base import Problem, cut, shown
 
 if TYPE_CHECKING:
@@ -87,14 +88,9 @@ def replace_warnings(rows: Iterable[tuple[int, MappingRow]]) -> list[Problem]:
             for index, row in rows if row.mode == "replace" and is_list_target(row.target)]
 
 
-def covers(granted: Sequence[str], needed: str) -> bool:
-    """``imports.all`` covers ``imports.read`` and ``imports.write``."""
-    return needed in granted or f"{needed.split('.', 1)[0]}.all" in granted
-
-
 def strategy_problems(strategy: str, scopes: Sequence[str], login: str) -> tuple[list[Problem], list[Problem]]:
     """(errors, warnings) about [export] strategy and the scopes the sign-in asks for ([outreach] scopes)."""
-    missing = [scope for scope in IMPORT_SCOPES if not covers(scopes, scope)]
+    missing = [scope for scope in IMPORT_SCOPES if not scope_covers(list(scopes), scope)]
     if strategy == "patch" or not missing:
         return [], []
     names = ", ".join(missing)

@@ -37,7 +37,8 @@ from outreach_tui.export.tally import Tally
 from outreach_tui.outreach.client import IDS_PER_QUERY, OutreachClient, OutreachUnreachable
 from outreach_tui.outreach.credentials import AuthRequired, AuthUnreachable, ScopeMissing
 from outreach_tui.outreach.imports import MAX_IMPORT_BYTES, body_size, encode_record, imports_needed
-from outreach_tui.profile_checks import IMPORT_SCOPES, covers
+from outreach_tui.outreach.scopes import scope_covers
+from outreach_tui.profile_checks import IMPORT_SCOPES
 
 if TYPE_CHECKING:
     from outreach_tui.export.connect import Connection
@@ -77,7 +78,7 @@ class BulkSender:
         self._emit = emit
         self._make_patch_sender = make_patch_sender
         self._patch: Sender | None = None
-        self._scopes_ok = all(covers(scopes, scope) for scope in IMPORT_SCOPES)
+        self._scopes_ok = all(scope_covers(scopes, scope) for scope in IMPORT_SCOPES)
         self._mode = {"bulk": "bulk", "auto": "undecided"}.get(settings.strategy, "patch")
         self._buffer: list[Work] = []  # "auto": changes seen before deciding
         self._chunk = _Chunk()

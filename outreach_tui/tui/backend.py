@@ -29,12 +29,12 @@ from outreach_tui.export.state import StateError as StateError  # the wizard sho
 from outreach_tui.export.status import gather_status
 from outreach_tui.outreach import auth
 from outreach_tui.outreach.catalog import custom_number
-from outreach_tui.outreach.scopes import missing_scopes
+from outreach_tui.outreach.scopes import missing_scopes, scope_covers
 from outreach_tui.outreach.settings import OutreachSettings
 from outreach_tui.outreach.tokens import StoreKey, default_store
 from outreach_tui.profile import Profile, ProfileError, Source, profile_from_dict
 from outreach_tui.profile_base import Problem as ModelProblem
-from outreach_tui.profile_checks import IMPORT_SCOPES, covers
+from outreach_tui.profile_checks import IMPORT_SCOPES
 from outreach_tui.sandbox import Sandbox, SandboxConfig, start_sandbox
 from outreach_tui.sandbox.config import DEFAULT_CLIENT_ID
 from outreach_tui.xdm.discover import Discovery, discover
@@ -234,7 +234,7 @@ def connection_status(profile: Profile) -> ConnectionStatus:
 
 def asks_import_scopes(profile: Profile) -> bool:
     """True when ``[outreach] scopes`` covers the bulk strategy's import scopes."""
-    return all(covers(profile.outreach.scopes, scope) for scope in IMPORT_SCOPES)
+    return all(scope_covers(profile.outreach.scopes, scope) for scope in IMPORT_SCOPES)
 
 
 def token_key(profile: Profile) -> StoreKey:
