@@ -269,6 +269,7 @@ def test_alerts_post_to_the_webhook_on_completion_and_failure(tmp_path: Path, sa
 def test_an_unreachable_webhook_never_fails_the_run(tmp_path: Path, sandbox: Sandbox) -> None:
     receiver = Receiver()
     url = receiver.url
+    receiver.shutdown()  # first: serve_forever on a closed socket would spin for the rest of the suite
     receiver.server_close()  # nothing listens there any more
     profile = write_profile(tmp_path, sandbox.api_base, alerts={"webhook": url, "on_complete": True})
     write_records(tmp_path / "in.jsonl", standard_records(2))
