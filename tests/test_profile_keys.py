@@ -8,24 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from profile_support import BASE, write
 
 from outreach_tui.profile import ProfileError, load_profile, save_profile
-
-BASE = """\
-[destination]
-name = "Outreach EMEA"
-
-[source]
-path = "profiles.jsonl"
-
-[[mapping]]
-source = "person.name.firstName"
-target = "firstName"
-
-[[segments]]
-id = "seg-emea"
-mapping_id = 4
-"""
 
 EVERY_NEW_KEY = """\
 [destination]
@@ -74,12 +59,6 @@ description = "S1 stays out of Outreach"
 action = "email-targeting"
 deny_labels = ["S1", "C9"]
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "profile.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def problems_of(tmp_path: Path, text: str) -> list[str]:

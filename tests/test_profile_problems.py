@@ -8,30 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from profile_support import BASE, write
 
 from outreach_tui.profile import Problem, ProfileError, capped, load_draft, load_profile, profile_from_dict
-
-BASE = """\
-[destination]
-name = "Outreach EMEA"
-
-[source]
-path = "profiles.jsonl"
-
-[[mapping]]
-source = "person.name.firstName"
-target = "firstName"
-
-[[segments]]
-id = "seg-emea"
-mapping_id = 4
-"""
-
-
-def write(tmp_path: Path, text: str, name: str = "profile.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def validate(path: Path) -> subprocess.CompletedProcess[str]:
