@@ -184,6 +184,19 @@ async def test_a_redirect_is_not_followed_with_the_token(serve: Serve) -> None:
     assert other.requests == []  # nothing, and so no bearer token, reached the other host
 
 
+async def test_a_cookie_set_by_the_server_is_never_sent_back(serve: Serve) -> None:
+    async def sets_a_cookie(request: Request) -> bytes:
+        answer = prospect(int(request.path.rsplit("/", 1)[1]))
+        return answer.replace(b"\r\n\r\n", b"\r\nSet-Cookie: session=abc; Path=/\r\n\r\n", 1)
+
+    server = await serve(sets_a_cookie)
+    async with client_for(server) as client:
+        first = await client.patch_prospect(7, {"title": "VP"})
+        second = await client.patch_prospect(8, {"title": "VP"})
+    assert first.ok and second.ok
+    assert [request.headers.get("cookie") for request in server.requests] == [None, None]
+
+
 async def test_a_paging_link_to_another_host_is_refused(serve: Serve) -> None:
     async def elsewhere(request: Request) -> bytes:
         return http("200 OK", orjson.dumps({"data": []}))
