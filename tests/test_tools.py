@@ -1,5 +1,5 @@
-"""tools/gen_openapi_subset.py: the committed subset keeps the operations used with their whole ``$ref``
-closure and nothing else, and ``--check`` tells a stale file from a current one."""
+"""tools/: the committed OpenAPI subset keeps the operations used with their whole ``$ref`` closure and
+nothing else, and each generator's ``--check`` tells a stale file from a current one."""
 
 from __future__ import annotations
 
@@ -11,15 +11,17 @@ from typing import Any
 
 import pytest
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "gen_openapi_subset.py"
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 
-def load_tool() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gen_openapi_subset", TOOL)
+def load(name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(TOOLS))  # as `python tools/NAME.py` sees its helpers
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.OPERATIONS = {"/prospects": ("get",), "/prospects/{id}": ("get", "patch")}  # what DOCUMENT offers
+    if name == "gen_openapi_subset":
+        module.OPERATIONS = {"/prospects": ("get",), "/prospects/{id}": ("get", "patch")}  # what DOCUMENT offers
     return module
 
 
@@ -47,8 +49,8 @@ DOCUMENT: dict[str, Any] = {
 }
 
 
-def test_the_subset_is_the_operations_used_and_their_ref_closure() -> None:
-    subset = load_tool().subset(DOCUMENT)
+def test_the_subset_is_the_operations_used_and_their_ref_closure(monkeypatch: pytest.MonkeyPatch) -> None:
+    subset = load("gen_openapi_subset", monkeypatch).subset(DOCUMENT)
 
     assert {path: sorted(item) for path, item in subset["paths"].items()} == {
         "/prospects": ["get"], "/prospects/{id}": ["get", "parameters", "patch"]}
@@ -57,9 +59,11 @@ def test_the_subset_is_the_operations_used_and_their_ref_closure() -> None:
     assert subset["servers"] == DOCUMENT["servers"]
 
 
-def test_check_fails_on_a_stale_file_and_passes_on_a_fresh_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("name", ["gen_openapi_subset", "gen_catalog"])
+def test_check_fails_on_a_stale_file_and_passes_on_a_fresh_one(name: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    tool = load_tool()
+    tool = load(name, monkeypatch)
     document = tmp_path / "openapi.json"
     document.write_text(json.dumps(DOCUMENT), encoding="utf-8")
     monkeypatch.setattr(tool, "OUTPUT", tmp_path / "subset.json")
@@ -67,7 +71,8 @@ def test_check_fails_on_a_stale_file_and_passes_on_a_fresh_one(tmp_path: Path, m
     assert tool.main(["gen", str(document), "--check"]) == 1  # missing
     assert tool.main(["gen", str(document)]) == 0
     assert tool.main(["gen", str(document), "--check"]) == 0
-    changed = {**DOCUMENT, "info": {"title": "t", "version": "2"}}
+    changed = json.loads(json.dumps(DOCUMENT))
+    changed["components"]["schemas"]["prospect"]["properties"]["title"] = {"type": "string", "maxLength": 255}
     document.write_text(json.dumps(changed), encoding="utf-8")
     assert tool.main(["gen", str(document), "--check"]) == 1
     assert "is stale" in capsys.readouterr().err

@@ -12,6 +12,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+from generated_file import write_or_check  # tools/, beside this script
 
 READONLY_BADGE = "badges/readonly.svg"
 HERE = Path(__file__).resolve().parent
@@ -37,29 +40,15 @@ def attribute_entry(name: str, schema: dict) -> dict:
     return entry
 
 
-def main(argv: list[str]) -> int:
-    args = [arg for arg in argv[1:] if arg != "--check"]
-    if len(args) != 1:
-        print(f"usage: python {argv[0]} OPENAPI.json [--check]  (Outreach's OpenAPI document)", file=sys.stderr)
-        return 2
-    spec_path = Path(args[0])
-    if not spec_path.is_file():
-        print(f"no OpenAPI document at {spec_path}; give its path as the first argument", file=sys.stderr)
-        return 2
-    spec = json.loads(spec_path.read_text(encoding="utf-8"))
+def render(spec: dict[str, Any]) -> str:
     props = spec["components"]["schemas"]["prospect"]["properties"]
     attributes = [attribute_entry(name, props[name]) for name in sorted(props)]
     out = {"source": "components.schemas.prospect of Outreach's OpenAPI document", "attributes": attributes}
-    text = json.dumps(out, indent=1, ensure_ascii=False) + "\n"
-    if "--check" in argv:
-        if not OUTPUT.exists() or OUTPUT.read_text(encoding="utf-8") != text:
-            print(f"{OUTPUT} is stale: run python tools/gen_catalog.py {spec_path}", file=sys.stderr)
-            return 1
-        print(f"{OUTPUT} is up to date with {spec_path}")
-        return 0
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {len(attributes)} attributes to {OUTPUT}")
-    return 0
+    return json.dumps(out, indent=1, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    return write_or_check(argv, OUTPUT, render, lambda text: f"{len(json.loads(text)['attributes'])} attributes")
 
 
 if __name__ == "__main__":

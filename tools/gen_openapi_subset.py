@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from generated_file import write_or_check  # tools/, beside this script
+
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE.parent / "tests" / "contract" / "outreach-openapi-subset.json"
 # The operations the sandbox serves and the contract tests exercise: path -> methods.
@@ -87,26 +89,8 @@ def render(spec: dict[str, Any]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    args = [arg for arg in argv[1:] if arg != "--check"]
-    if len(args) != 1:
-        print(f"usage: python {argv[0]} OPENAPI.json [--check]  (Outreach's OpenAPI document)", file=sys.stderr)
-        return 2
-    spec_path = Path(args[0])
-    if not spec_path.is_file():
-        print(f"no OpenAPI document at {spec_path}; give its path as the first argument", file=sys.stderr)
-        return 2
-    text = render(json.loads(spec_path.read_text(encoding="utf-8")))
-    if "--check" in argv:
-        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
-        if current != text:
-            print(f"{OUTPUT} is stale: run python tools/gen_openapi_subset.py {spec_path}", file=sys.stderr)
-            return 1
-        print(f"{OUTPUT} is up to date with {spec_path}")
-        return 0
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {len(OPERATIONS)} paths and their components ({len(text) // 1024} KiB) to {OUTPUT}")
-    return 0
+    return write_or_check(argv, OUTPUT, render, lambda text: f"{len(OPERATIONS)} paths and their components "
+                                                              f"({len(text) // 1024} KiB)")
 
 
 if __name__ == "__main__":
