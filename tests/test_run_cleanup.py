@@ -145,6 +145,32 @@ def test_clear_on_unmap_false_leaves_the_fields_and_says_how_many(tmp_path: Path
     assert (finished.report["cleared"]["fields"], finished.report["cleared"]["left"]) == (0, 4)
 
 
+def test_kept_fields_are_left_and_no_longer_tracked_so_no_later_run_clears_or_asks(
+        tmp_path: Path, sandbox: Sandbox) -> None:
+    first_run(tmp_path, sandbox)
+    set_in_outreach(sandbox, 5, title="title-5")  # untouched: title stays mapped
+    sandbox.reset_stats()
+    removed = profile_at(tmp_path, sandbox.api_base, segments=[("seg-trial", 5)])
+
+    kept, events = run_export(removed, sb=sandbox, keep_unmapped=True)  # the wizard's "Keep them"
+
+    assert kept.exit_code == 0, kept.message
+    assert [e.text for e in events if isinstance(e, CleanupAnnounced)] == [
+        "leaving custom4 on 4 prospects (kept; no longer tracked): segment seg-emea left the profile"]
+    assert (kept.report["cleared"]["fields"], kept.report["cleared"]["left"]) == (0, 4)
+    assert not pending_cleanup(load_profile(removed), tmp_path / "state.sqlite3")
+    with StateStore.open(tmp_path / "state.sqlite3", read_only=True) as state:  # the other fields stay ours
+        assert state.last_accepted([1])[1] == {"firstName": "first-1", "title": "title-1"}
+
+    later, events = run_export(removed, sb=sandbox)  # clear_on_unmap = true: still nothing to clear
+
+    assert later.exit_code == 0, later.message
+    assert [e for e in events if isinstance(e, CleanupAnnounced)] == []
+    assert later.report["cleared"]["fields"] == later.report["cleared"]["left"] == 0
+    assert sandbox.stats.patch_count == 0
+    assert [value(sandbox, i, "custom4") for i in range(1, 5)] == ["realized"] * 4
+
+
 def test_dry_run_lists_the_fields_to_clear_and_sends_nothing(tmp_path: Path, sandbox: Sandbox) -> None:
     first_run(tmp_path, sandbox)
     sandbox.reset_stats()

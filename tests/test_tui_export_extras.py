@@ -135,8 +135,13 @@ async def test_an_unmapped_segment_asks_before_its_values_are_cleared(
         panel = await run_export(pilot, app)
         cleanup = " ".join(plain(panel.query_one("#export-cleanup", Static)).split())
         if answer == "keep":
-            assert "leaving custom4 on 30 prospects" in cleanup, cleanup
+            assert "leaving custom4 on 30 prospects (kept; no longer tracked)" in cleanup, cleanup
             assert cleanup.endswith("cleanup: 30 left as they are"), cleanup
+            await pilot.click("#export-start")  # asked once: the kept values are no longer this destination's
+            await pilot.pause()
+            assert not isinstance(app.screen, CleanupModal)
+            panel = await run_export(pilot, app)
+            assert "custom4" not in plain(panel.query_one("#export-cleanup", Static)), panel.view.state
         else:
             assert "clearing custom4 on 30 prospects" in cleanup, cleanup
             assert cleanup.endswith("cleanup: 30 values cleared on 30 prospects"), cleanup

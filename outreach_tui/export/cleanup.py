@@ -6,13 +6,15 @@ still hold the value this destination wrote. The state knows which prospects and
 where Outreach still holds the value we wrote: the current values are read first, 100 prospects per
 ``GET /prospects?filter[id]=...``; a value someone changed since is left alone (counted ``skipped``).
 Either way the state then forgets the field for that prospect. A clear that fails stays in the state and
-is tried again by the next run. ``[export] clear_on_unmap = false`` leaves every such field (``left``).
+is tried again by the next run. ``[export] clear_on_unmap = false`` leaves every such field (``left``), and
+the next run finds them again. ``RunOptions.keep_unmapped`` (the wizard's "Keep them") leaves them too, and
+the state forgets them: they stay in Outreach, no longer this destination's to clear, and no later run asks.
 
 For a face (the wizard's confirmation, ``status``): ``pending_cleanup(profile, state_path)`` reads the state
 read-only, sends nothing, and returns a ``PendingCleanup``: one ``FieldToClear`` (field, prospects, reason)
 per field, and ``lines()`` wording them as the headless run does ("clearing custom4 on 37 prospects: segment
-seg-emea left the profile"). To decline, run with a copy of the profile whose ``export.clear_on_unmap`` is
-False: the fields are left, and the report says how many.
+seg-emea left the profile"). To decline, run with ``keep_unmapped``: the fields are left, and the report says
+how many.
 
 A list attribute written in merge mode holds other values too, so its value in Outreach rarely equals ours:
 it is skipped, never emptied (a field this destination did not wholly write is never touched).
@@ -55,7 +57,8 @@ class FieldToClear:
 @dataclass(frozen=True, slots=True)
 class PendingCleanup:
     fields: tuple[FieldToClear, ...]
-    enabled: bool  # [export] clear_on_unmap
+    enabled: bool  # the run clears them: [export] clear_on_unmap, unless the run keeps them
+    released: bool = False  # kept at the user's word (RunOptions.keep_unmapped): the state forgets them
 
     def __bool__(self) -> bool:
         return bool(self.fields)
@@ -67,7 +70,8 @@ class PendingCleanup:
 
     def lines(self, dry_run: bool = False) -> list[str]:
         verb = "leaving" if not self.enabled else "would clear" if dry_run else "clearing"
-        why = " ([export] clear_on_unmap = false)" if not self.enabled else ""
+        why = ("" if self.enabled else " (kept; no longer tracked)" if self.released
+               else " ([export] clear_on_unmap = false)")
         return [f"{verb} {item.field} on {item.prospects:,} prospect{'s' * (item.prospects != 1)}{why}: "
                 f"{item.reason}" for item in self.fields]
 
@@ -79,11 +83,11 @@ def mapped_fields(profile: Profile) -> dict[str, tuple[str, str]]:
     return writers
 
 
-def find_pending(profile: Profile, state: StateStore) -> PendingCleanup:
+def find_pending(profile: Profile, state: StateStore, keep: bool = False) -> PendingCleanup:
     writers = state.field_writers()
     stale = state.accepted_fields_except(mapped_fields(profile))
     return PendingCleanup(tuple(FieldToClear(name, count, _reason(profile, name, writers.get(name)))
-                                for name, count in stale.items()), profile.export.clear_on_unmap)
+                                for name, count in stale.items()), profile.export.clear_on_unmap and not keep, keep)
 
 
 def pending_cleanup(profile: Profile, state_path: Path | None = None) -> PendingCleanup:
@@ -119,7 +123,7 @@ class CleanupTally:
     prospects: int = 0
     skipped: int = 0  # Outreach no longer holds our value (changed by someone, or the prospect is gone)
     failed: int = 0  # the clear failed: kept in the state, tried again next run
-    left: int = 0  # clear_on_unmap = false
+    left: int = 0  # clear_on_unmap = false, or kept at the user's word
     listed: list[dict[str, Any]] = field(default_factory=list)  # a dry run's prospects, capped
     listed_total: int = 0
     failures: list[Diagnostic] = field(default_factory=list)
@@ -224,15 +228,28 @@ class Clearer:
                                                          self._field_origin))
 
 
+def release(state: StateStore, pending: PendingCleanup) -> None:
+    """The state forgets the pending fields on every prospect holding them (nothing is sent): they stay in
+    Outreach as they are, no longer this destination's to clear."""
+    stale, after = {item.field for item in pending.fields}, 0
+    while batch := state.accepted_holding(stale, after, 1000):
+        after = batch[-1][0]
+        state.forget_fields_many((prospect_id, stale.intersection(stored)) for prospect_id, stored in batch)
+
+
 async def clean_up(profile: Profile, state: StateStore, tally: CleanupTally, control: RunControl,
-                   emit: Callable[[Event], None], connect: Callable[[], Connection | None]) -> None:
-    """The run's cleanup: announce, then clear (a dry run lists; clear_on_unmap = false leaves); then remember
-    what writes each mapped field, so a later run can say why a field is no longer written."""
-    tally.pending = pending = find_pending(profile, state)
+                   emit: Callable[[Event], None], connect: Callable[[], Connection | None],
+                   keep: bool = False) -> None:
+    """The run's cleanup: announce, then clear (a dry run lists; clear_on_unmap = false leaves; ``keep``
+    leaves and forgets); then remember what writes each mapped field, so a later run can say why a field is
+    no longer written."""
+    tally.pending = pending = find_pending(profile, state, keep)
     for item, text in zip(pending.fields, pending.lines(tally.dry_run), strict=True):
         emit(CleanupAnnounced(field=item.field, prospects=item.prospects, reason=item.reason, text=text))
     if pending and not pending.enabled:
         tally.left = pending.values
+        if pending.released and not tally.dry_run:
+            release(state, pending)
     elif pending and tally.dry_run:
         list_pending(state, pending, tally)
     elif pending and not control.stopping and (connection := connect()) is not None:

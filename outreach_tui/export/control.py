@@ -24,6 +24,9 @@ class RunOptions:
     follow: bool = False
     report_path: Path | None = None
     state_path: Path | None = None
+    # leave the fields this destination wrote and no longer maps, and stop tracking them (the wizard's "Keep
+    # them"); without it, [export] clear_on_unmap decides
+    keep_unmapped: bool = False
 
 
 class RunStopped(Exception):

@@ -327,7 +327,8 @@ class ExportRunner:
         """Once per run, after planning and before the export's requests."""
         if not self._cleaned_up and self._state is not None:
             self._cleaned_up = True
-            await clean_up(self.profile, self._state, self.cleanup, self._control, self._emit, self._open_connection)
+            await clean_up(self.profile, self._state, self.cleanup, self._control, self._emit, self._open_connection,
+                           keep=self.options.keep_unmapped)
 
     async def _close_connection(self) -> None:
         if self._connection is not None:

@@ -180,21 +180,15 @@ class StateStore(FieldCleanupTables, EmailMatchTables, ListValueTables):
         """Outreach accepted ``sent``: merge into the stored values and clear any dead letter, atomically.
 
         ``previous`` is the stored values from the diff (None: none were stored)."""
-        db = self._writable()
         fields = canonical({**(previous or {}), **sent})
         now = timestamp()
         if prospect_id in self._dead:
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction() as db:
                 self._upsert(db, prospect_id, fields, now)
                 db.execute("DELETE FROM dead_letters WHERE prospect_id = ?", (prospect_id,))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
             self._dead.discard(prospect_id)
         else:
-            self._upsert(db, prospect_id, fields, now)  # one statement: its own transaction
+            self._upsert(self._writable(), prospect_id, fields, now)  # one statement: its own transaction
 
     def _upsert(self, db: sqlite3.Connection, prospect_id: int, fields: bytes, now: str) -> None:
         db.execute(
@@ -214,10 +208,8 @@ class StateStore(FieldCleanupTables, EmailMatchTables, ListValueTables):
                              also: Callable[[sqlite3.Connection], None] | None = None) -> None:
         """Outreach applied a finished import: merge each prospect's sent values into its stored ones and clear
         its dead letter, with ``also`` (the journal forgetting the import) in the same transaction."""
-        db = self._writable()
         now = timestamp()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             stored = self.last_accepted(prospect_id for prospect_id, _ in sent)
             db.executemany(
                 "INSERT INTO accepted (prospect_id, fields, run_id, accepted_at) VALUES (?, ?, ?, ?) "
@@ -228,10 +220,6 @@ class StateStore(FieldCleanupTables, EmailMatchTables, ListValueTables):
             db.executemany("DELETE FROM dead_letters WHERE prospect_id = ?", dead)
             if also is not None:
                 also(db)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         self._dead.difference_update(pid for (pid,) in dead)
 
     def record_failed(self, diagnostic: Diagnostic, attempted: dict[str, Any] | None = None) -> None:

@@ -49,6 +49,12 @@ class FieldCleanupTables(StateTables):
         return [(prospect_id, orjson.loads(stored))
                 for prospect_id, stored in self._db.execute(query, (after, *wanted, limit))]
 
+    def forget_fields_many(self, forget: Iterable[tuple[int, Iterable[str]]]) -> None:
+        """``forget_fields`` for many prospects, in one transaction."""
+        with self._transaction():
+            for prospect_id, fields in forget:
+                self.forget_fields(prospect_id, fields)
+
     def forget_fields(self, prospect_id: int, fields: Iterable[str]) -> None:
         """The state no longer holds ``fields`` for this prospect (cleared, or no longer ours to clear)."""
         db = self._writable()

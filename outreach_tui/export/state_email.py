@@ -27,15 +27,9 @@ class EmailMatchTables(StateTables):
         """Cache what a lookup answered (one transaction for the batch)."""
         rows = [(email, ids[0] if len(ids) == 1 else None, ",".join(map(str, ids)), looked_up_at)
                 for email, ids in answers]
-        db = self._writable()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as db:
             db.executemany("INSERT OR REPLACE INTO email_matches (email, prospect_id, candidates, looked_up_at) "
                            "VALUES (?, ?, ?, ?)", rows)
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     def forget_email_matches(self, prospect_id: int) -> int:
         """Drop the emails cached as this prospect's (it answered 404): the next run looks them up again."""

@@ -279,16 +279,13 @@ def pending_cleanup(profile: Profile) -> PendingCleanup:
     return find_pending_cleanup(profile)
 
 
-def keeping_values(profile: Profile) -> Profile:
-    """A copy of ``profile`` that leaves the values of unmapped fields in Outreach (clear_on_unmap = false)."""
-    return profile.model_copy(update={"export": profile.export.model_copy(update={"clear_on_unmap": False})},
-                              deep=True)
-
-
-def make_runner(profile: Profile, emit: Emit, *, dry_run: bool = False,
-                report_path: Path | None = None) -> ExportRunner:
-    """The same runner as ``--run``; it finds its tokens itself (token store or environment)."""
-    return ExportRunner(profile, RunOptions(dry_run=dry_run, report_path=report_path), emit=emit)
+def make_runner(profile: Profile, emit: Emit, *, dry_run: bool = False, report_path: Path | None = None,
+                keep_unmapped: bool = False) -> ExportRunner:
+    """The same runner as ``--run``; it finds its tokens itself (token store or environment).
+    ``keep_unmapped``: the user chose to keep the values of fields the profile no longer maps; they stay in
+    Outreach and the state forgets them, so no later export asks again."""
+    options = RunOptions(dry_run=dry_run, report_path=report_path, keep_unmapped=keep_unmapped)
+    return ExportRunner(profile, options, emit=emit)
 
 
 async def dry_run(profile: Profile) -> dict[str, Any]:

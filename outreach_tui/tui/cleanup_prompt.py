@@ -1,6 +1,7 @@
 """The question before an export that would clear values: fields the profile no longer writes (a segment or a
 mapping row removed) still hold this destination's values on some prospects, and the run clears them
-(``[export] clear_on_unmap``). The user chooses: clear them, keep them this time, or not start."""
+(``[export] clear_on_unmap``). The user chooses: clear them, keep them (they stay in Outreach and this
+destination stops tracking them, so no later export asks again), or not start."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def cleanup_question(pending: PendingCleanup) -> str:
     """"Clear custom4 on 37 prospects (segment seg-emea left the profile)? This destination wrote those values."""
     items = ", and ".join(f"{item.field} on {item.prospects:,} prospect{'s' * (item.prospects != 1)} ({item.reason})"
                           for item in pending.fields)
-    return f"Clear {items}? This destination wrote those values."
+    return (f"Clear {items}? This destination wrote those values. Kept, they stay in Outreach and are no longer "
+            "tracked.")
 
 
 class CleanupModal(ModalScreen[str]):

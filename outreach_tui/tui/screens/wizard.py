@@ -329,11 +329,11 @@ class WizardScreen(StepsScreen):
 
         def answered(answer: str | None) -> None:
             if answer in (CLEAR, KEEP) and not self.export_running():
-                self._run_export(panel, profile if answer == CLEAR else backend.keeping_values(profile))
+                self._run_export(panel, profile, keep_unmapped=answer == KEEP)
 
         self.app.push_screen(CleanupModal(pending), answered)
 
-    def _run_export(self, panel: ExportPanel, profile: Profile) -> None:
+    def _run_export(self, panel: ExportPanel, profile: Profile, keep_unmapped: bool = False) -> None:
         self.follow_tokens()
         if self.current != "export":
             self.show_step("export")
@@ -345,7 +345,7 @@ class WizardScreen(StepsScreen):
         def emit(event: events.Event) -> None:
             self.post_message(ExportEvent(event))
 
-        self.runner = backend.make_runner(profile, emit, report_path=report)
+        self.runner = backend.make_runner(profile, emit, report_path=report, keep_unmapped=keep_unmapped)
         self.run_worker(self._export(self.runner), group="export", exclusive=True, exit_on_error=False,
                         name="Export")
 
