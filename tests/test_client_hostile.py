@@ -302,6 +302,19 @@ def settings_for(server: Server) -> OutreachSettings:
                             redirect_uri="http://127.0.0.1:8765/callback")
 
 
+async def sign_in_by_pasting(settings: OutreachSettings,
+                             tmp_path: Path) -> tuple[auth.SignInResult, TokenRecord | None]:
+    """A sign-in finished with a pasted redirect URL (as ``login --no-browser``): the result, and what the
+    token store then holds."""
+    place = TokenPlace(StoreKey(str(tmp_path / "p.toml")), "outreach-tui login p.toml")
+    store = TokenStore(FileBackend(tmp_path / "tokens"), tmp_path / "tokens")
+    pending = auth.begin_sign_in(settings)
+    pasted = f"{pending.redirect_uri}?code=c0de&state={pending.state}"
+    result = await auth.complete_sign_in_from_redirect(settings, place, pasted, pending, client_secret="s3cret",
+                                                       store=store)
+    return result, store.load(place.key)
+
+
 async def test_a_sign_in_granted_plus_joined_scopes_misses_none(
     serve: Serve, tmp_path: Path,
 ) -> None:
@@ -313,13 +326,7 @@ async def test_a_sign_in_granted_plus_joined_scopes_misses_none(
         return http("200 OK", orjson.dumps({"data": {"type": "token", "attributes": {}}}))
 
     server = await serve(outreach_sample)
-    settings = settings_for(server)
-    place = TokenPlace(StoreKey(str(tmp_path / "p.toml")), "outreach-tui login p.toml")
-    store = TokenStore(FileBackend(tmp_path / "tokens"), tmp_path / "tokens")
-    pending = auth.begin_sign_in(settings)
-    pasted = f"{pending.redirect_uri}?code=c0de&state={pending.state}"
-    result = await auth.complete_sign_in_from_redirect(settings, place, pasted, pending, client_secret="s3cret",
-                                                       store=store)
+    result, _ = await sign_in_by_pasting(settings_for(server), tmp_path)
     assert result.scopes == ["prospects.read", "prospects.write"] and result.missing_scopes == []
     assert [request.path for request in server.requests] == ["/oauth/token"]  # never the API root
 
@@ -331,14 +338,8 @@ async def test_a_token_answer_without_scope_grants_what_was_asked(serve: Serve, 
 
     server = await serve(no_scope)
     settings = settings_for(server).model_copy(update={"scopes": ["prospects.all", "users.read"]})
-    place = TokenPlace(StoreKey(str(tmp_path / "p.toml")), "outreach-tui login p.toml")
-    store = TokenStore(FileBackend(tmp_path / "tokens"), tmp_path / "tokens")
-    pending = auth.begin_sign_in(settings)
-    pasted = f"{pending.redirect_uri}?code=c0de&state={pending.state}"
-    result = await auth.complete_sign_in_from_redirect(settings, place, pasted, pending, client_secret="s3cret",
-                                                       store=store)
+    result, stored = await sign_in_by_pasting(settings, tmp_path)
     assert result.scopes == ["prospects.all", "users.read"] and result.missing_scopes == []
-    stored = store.load(place.key)
     assert stored is not None and stored.scopes == ["prospects.all", "users.read"]
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import DEMO
+from profile_support import write
 
 from outreach_tui.profile import ProfileError, load_draft, load_profile, save_profile
 
@@ -44,12 +45,6 @@ name = "No sensitive data in email"
 action = "email-targeting"
 deny_labels = ["S1"]
 """
-
-
-def write(tmp_path: Path, text: str, name: str = "profile.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_a_denied_label_on_a_mapped_field_refuses_the_profile(tmp_path: Path) -> None:
