@@ -601,16 +601,21 @@ def test_jsonl_line_over_the_limit_is_malformed_and_reading_goes_on(tmp_path: Pa
     assert records[1].error == "line longer than 16 MiB"
 
 
+def read_measuring_memory(path: Path, fmt: Format) -> tuple[list[Record], int]:
+    """Every record of ``path``, and the peak of memory allocated while reading them (bytes)."""
+    tracemalloc.start()
+    try:
+        records = list(read_records(path, fmt))
+        return records, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_a_file_of_nul_bytes_is_read_in_constant_memory(tmp_path: Path) -> None:
     path = tmp_path / "nul.jsonl"
     with path.open("wb") as out:
         out.truncate(96 * MIB)  # one 96 MiB "line" of NUL bytes (sparse: no disk used)
-    tracemalloc.start()
-    try:
-        records = list(read_records(path, "jsonl"))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    records, peak = read_measuring_memory(path, "jsonl")
     assert summary(records) == [(1, "ERR")]
     assert records[0].error == "line longer than 16 MiB"
     assert peak < 40 * MIB, f"peak {peak / MIB:.0f} MiB"
@@ -699,11 +704,6 @@ def test_validate_on_hostile_input_exits_cleanly_with_the_reasons(tmp_path: Path
 def test_json_array_after_a_lot_of_whitespace_in_constant_memory(tmp_path: Path) -> None:
     path = tmp_path / "spaces.json"
     path.write_bytes(b" " * (48 * MIB) + b'[{"a": 1}]')
-    tracemalloc.start()
-    try:
-        records = list(read_records(path, "json"))
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    records, peak = read_measuring_memory(path, "json")
     assert summary(records) == [(1, {"a": 1})]
     assert peak < 16 * MIB, f"peak {peak / MIB:.0f} MiB"
